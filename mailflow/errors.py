@@ -1,0 +1,62 @@
+"""The one exception tree of mailflow.
+
+Expected outcomes of handling a message (rejected, held, ignored) are return values, not
+exceptions; these are for operations that fail::
+
+    MailflowError
+    ├── ConfigError          config.yaml or rules/*.yaml is invalid (exit code 2)
+    ├── StoreError           the database or the archive cannot be used
+    ├── SourceError          a mailbox cannot be reached or read
+    │   └── SourceDropped    the connection dropped mid-operation; reconnect and resync
+    ├── ParseError           a message is beyond the parse limits or cannot be parsed
+    │   └── ParseTimeout     parsing did not finish before its deadline
+    └── NotFound             a record named on the command line does not exist
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mailflow.reasons import Reason
+
+
+class MailflowError(Exception):
+    """Base of every error mailflow raises on purpose."""
+
+
+class ConfigError(MailflowError):
+    """A configuration or rules file is invalid; `problems` lists each key path and what is wrong."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+
+class StoreError(MailflowError):
+    """The database or the raw-mail archive cannot be used."""
+
+
+class SourceError(MailflowError):
+    """A mailbox cannot be reached or read."""
+
+
+class SourceDropped(SourceError):
+    """The connection to the mailbox dropped; the caller reconnects and resyncs."""
+
+
+class ParseError(MailflowError):
+    """A message cannot be parsed within the configured limits; `reason` says why in zh-CN and en."""
+
+    def __init__(self, reason: Reason) -> None:
+        self.reason = reason
+        super().__init__(reason.en)
+
+
+class ParseTimeout(ParseError):
+    """Parsing a message did not finish before its deadline."""
+
+
+class NotFound(MailflowError):
+    """A record named on the command line does not exist."""

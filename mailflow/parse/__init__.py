@@ -1,0 +1,5 @@
+"""Raw bytes -> ParsedMail: charsets, RFC 2047/2231 quirks, parts and attachments."""
+
+from mailflow.parse.model import Address, Attachment, ParsedMail
+
+__all__ = ["Address", "Attachment", "ParsedMail"]

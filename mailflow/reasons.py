@@ -1,0 +1,85 @@
+"""Why a message was rejected, held or ignored, worded for the sender in zh-CN and in en.
+
+A reason is a code plus parameters; the wording lives in one table here so that the reply
+templates, the digest and `inbox list` all say the same thing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# code -> (zh-CN, en); parameters are filled with str.format.
+MESSAGES: dict[str, tuple[str, str]] = {
+    "too_large": ("邮件大小 {size_mb} MB,超过 {limit_mb} MB 的上限", "the message is {size_mb} MB, over the {limit_mb} MB limit"),
+    "header_too_large": ("邮件头大小 {size_kb} KB,超过 {limit_kb} KB 的上限", "the header is {size_kb} KB, over the {limit_kb} KB limit"),
+    "too_many_parts": ("邮件包含 {parts} 个部分,超过 {limit} 个的上限", "the message has {parts} parts, over the limit of {limit}"),
+    "too_deep": ("邮件嵌套 {depth} 层,超过 {limit} 层的上限", "the message is nested {depth} levels deep, over the limit of {limit}"),
+    "parse_timeout": ("邮件解析超过 {seconds} 秒仍未完成", "parsing did not finish within {seconds} s"),
+    "parse_failed": ("邮件无法解析:{detail}", "the message could not be parsed: {detail}"),
+    "empty_message": ("邮件为空", "the message is empty"),
+    "no_sender": ("邮件没有可识别的发件人", "the message has no usable sender"),
+    "unknown_sender": ("发件人 {email} 不是已登记的联络员", "the sender {email} is not a registered liaison"),
+    "unknown_intent": ("无法识别邮件用途,已转秘书处人工处理", "the purpose of the message was not recognised; held for the secretariat"),
+    "auto_reply": ("自动回复邮件({why}),不予处理", "automatic reply ({why}); not acted on"),
+    "bounce": ("退信通知({why}),不予处理", "delivery status notification ({why}); not acted on"),
+    "skipped_first_run": ("首次启动前已在邮箱中的邮件,仅记录不处理", "in the mailbox before the first start; recorded, not acted on"),
+    "duplicate": ("与已收邮件 #{original} 内容相同,不再重复处理", "same content as message #{original}; not processed again"),
+    "processing_failed": ("处理过程出错:{detail}", "processing failed: {detail}"),
+    "photo_too_small": (
+        "照片 {name} 为 {width}×{height},低于 {min_width}×{min_height} 的要求",
+        "photo {name} is {width}×{height}, below the required {min_width}×{min_height}",
+    ),
+    "type_mismatch": (
+        "附件 {name} 声明为 {declared},实际为 {detected}",
+        "attachment {name} is declared as {declared} but is really {detected}",
+    ),
+    "corrupt_image": ("图片 {name} 已损坏,无法读取", "image {name} is corrupt and cannot be read"),
+    "image_bomb": (
+        "图片 {name} 像素尺寸 {width}×{height} 过大,已拒收",
+        "image {name} is {width}×{height} pixels, too large to accept",
+    ),
+    "attachment_too_large": (
+        "附件 {name} 大小 {size_mb} MB,超过单个附件 {limit_mb} MB 的上限",
+        "attachment {name} is {size_mb} MB, over the {limit_mb} MB limit per attachment",
+    ),
+    "attachments_too_large": (
+        "附件合计 {size_mb} MB,超过每封邮件 {limit_mb} MB 的上限",
+        "attachments total {size_mb} MB, over the {limit_mb} MB limit per message",
+    ),
+    "type_not_allowed": (
+        "附件 {name} 的类型 {ext} 不在允许范围内(允许:{allowed})",
+        "attachment {name} has type {ext}, which is not allowed (allowed: {allowed})",
+    ),
+    "missing_attachment": ("邮件缺少所需的附件:{what}", "the message lacks a required attachment: {what}"),
+}
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One problem with a message, in both locales."""
+
+    code: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.code not in MESSAGES:
+            raise KeyError(f"unknown reason code {self.code!r}")
+
+    @property
+    def zh(self) -> str:
+        return MESSAGES[self.code][0].format(**self.params)
+
+    @property
+    def en(self) -> str:
+        return MESSAGES[self.code][1].format(**self.params)
+
+    def text(self, locale: str) -> str:
+        return self.en if locale.startswith("en") else self.zh
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": self.code, "params": self.params, "zh": self.zh, "en": self.en}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Reason:
+        return cls(data["code"], dict(data.get("params", {})))
