@@ -34,6 +34,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "附件 {name} 声明为 {declared},实际为 {detected}",
         "attachment {name} is declared as {declared} but is really {detected}",
     ),
+    "unrecognised_content": (
+        "附件 {name} 的内容不是有效的 {declared} 文件,可能已损坏",
+        "attachment {name} is not a valid {declared} file; it may be corrupt",
+    ),
     "corrupt_image": ("图片 {name} 已损坏,无法读取", "image {name} is corrupt and cannot be read"),
     "image_bomb": (
         "图片 {name} 像素尺寸 {width}×{height} 过大,已拒收",

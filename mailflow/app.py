@@ -1,0 +1,113 @@
+"""The composition root: settings in, a wired application out. Nothing else reads the settings object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mailflow.classify import RuleSet, load_rules
+from mailflow.clock import Clock, SystemClock
+from mailflow.config import ImapSource as ImapSettings
+from mailflow.config import MaildirSource as MaildirSettings
+from mailflow.config import Settings
+from mailflow.ingest.archiver import Archiver, StartPolicy, start_of
+from mailflow.ingest.imap import ImapSource
+from mailflow.ingest.maildir import MaildirSource
+from mailflow.ingest.source import MailSource
+from mailflow.parse import ParseLimits
+from mailflow.pipeline import Pipeline, PipelineSettings
+from mailflow.store import BlobStore, Store
+
+MB = 1024 * 1024
+
+
+@dataclass
+class App:
+    settings: Settings
+    store: Store
+    rules: RuleSet
+    raw: BlobStore
+    pipeline: Pipeline
+    sources: list[tuple[MailSource, Archiver]]
+    clock: Clock
+
+    def close(self) -> None:
+        for source, _ in self.sources:
+            source.close()
+        self.store.close()
+
+
+def build_app(settings: Settings, *, clock: Clock | None = None, rules: RuleSet | None = None) -> App:
+    clock = clock or SystemClock()
+    rules = rules or load_rules(settings.rules_dir)
+    store = Store.open(settings.database_url)
+    data = settings.data_dir
+    fsync = settings.daemon.fsync
+    raw = BlobStore(data / "raw", suffix=".eml", fsync=fsync)
+    attachments = BlobStore(data / "attachments", fsync=fsync)
+    pipeline = Pipeline(store, raw, attachments, rules, pipeline_settings(settings), clock)
+    sources = [(make_source(s, settings), make_archiver(s, settings, store, raw, clock)) for s in settings.sources]
+    return App(settings, store, rules, raw, pipeline, sources, clock)
+
+
+def parse_limits(settings: Settings) -> ParseLimits:
+    lim = settings.limits
+    return ParseLimits(
+        max_message_bytes=int(lim.max_message_mb * MB),
+        max_header_bytes=int(lim.max_header_kb * 1024),
+        max_parts=lim.max_parts,
+        max_depth=lim.max_depth,
+        timeout_seconds=lim.parse_timeout,
+    )
+
+
+def pipeline_settings(settings: Settings) -> PipelineSettings:
+    return PipelineSettings(
+        secretariat=settings.chamber.secretariat,
+        message_id_domain=settings.chamber.message_id_domain,
+        zone=settings.chamber.zone,
+        limits=parse_limits(settings),
+        max_attempts=settings.limits.max_attempts,
+    )
+
+
+def make_source(cfg: ImapSettings | MaildirSettings, settings: Settings) -> MailSource:
+    after = cfg.after_processing
+    target = after.folder if after.action == "move" else after.flag
+    if isinstance(cfg, MaildirSettings):
+        return MaildirSource(cfg.name, settings.resolve(cfg.path), action=after.action, target=target)
+    return ImapSource(
+        cfg.name,
+        host=cfg.host,
+        port=cfg.port,
+        security=cfg.security,
+        user=cfg.user,
+        password=cfg.password(),
+        folders=cfg.folders,
+        idle=cfg.idle,
+        timeout=cfg.timeout,
+        action=after.action,
+        target=target,
+    )
+
+
+def make_archiver(
+    cfg: ImapSettings | MaildirSettings, settings: Settings, store: Store, raw: BlobStore, clock: Clock
+) -> Archiver:
+    if isinstance(cfg.start_from, str):
+        start = StartPolicy(cfg.start_from)
+    else:
+        start = StartPolicy("date", start_of(cfg.start_from, settings.chamber.zone))
+    batch = cfg.fetch_batch if isinstance(cfg, ImapSettings) else 100
+    return Archiver(
+        store, raw, clock, start=start, max_fetch_bytes=int(settings.limits.max_fetch_mb * MB), batch_size=batch
+    )
+
+
+def data_paths(settings: Settings) -> list[Path]:
+    """Folders `mailflow init` creates."""
+    paths = [settings.data_dir / "raw", settings.data_dir / "attachments"]
+    for src in settings.sources:
+        if isinstance(src, MaildirSettings):
+            paths.append(settings.resolve(src.path))
+    return paths

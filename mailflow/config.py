@@ -1,0 +1,233 @@
+"""config.yaml -> typed, frozen settings; every error names its key path.
+
+Relative paths in the file are resolved against the folder that holds the file, so a
+config works wherever the command is started from. Secrets are never in the file: a
+source names the environment variable that holds its password.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mailflow.errors import ConfigError
+
+ENV_CONFIG = "MAILFLOW_CONFIG"
+DEFAULT_CONFIG = Path("config.yaml")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ChamberSettings(_Frozen):
+    name: str = "商会秘书处"
+    locale: Literal["zh-CN", "en"] = "zh-CN"
+    timezone: str = "Asia/Shanghai"
+    secretariat: tuple[str, ...] = ()
+    # Message-IDs we generate end in @message_id_domain; replies whose In-Reply-To or
+    # References carry it are answers to mail we sent.
+    message_id_domain: str = "mailflow.invalid"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)") from None
+        return value
+
+    @field_validator("secretariat")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for address in value:
+            if "@" not in address:
+                raise ValueError(f"{address!r} is not an email address")
+        return tuple(a.strip().lower() for a in value)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class AfterProcessing(_Frozen):
+    """What happens on the server to a message once it is committed locally."""
+
+    action: Literal["move", "flag", "none"] = "move"
+    folder: str = "Processed"  # for move
+    flag: str = "$MailflowDone"  # for flag: an IMAP keyword, or a Maildir flag letter
+
+
+StartFrom = Literal["first_start", "all"] | date
+
+
+class _SourceBase(_Frozen):
+    name: str
+    after_processing: AfterProcessing = AfterProcessing()
+    # Safe first run: mail that was there before the first start (or before a date) is
+    # recorded as skipped and never answered.
+    start_from: StartFrom = "first_start"
+    poll_interval: float = Field(60.0, gt=0)
+
+
+class MaildirSource(_SourceBase):
+    kind: Literal["maildir"]
+    path: Path
+
+
+class ImapSource(_SourceBase):
+    kind: Literal["imap"]
+    host: str
+    port: int = Field(993, ge=1, le=65535)
+    security: Literal["tls", "starttls", "none"] = "tls"
+    user: str
+    password_env: str
+    folders: tuple[str, ...] = ("INBOX",)
+    idle: bool = True
+    timeout: float = Field(60.0, gt=0)  # seconds, on every socket call
+    fetch_batch: int = Field(100, ge=1, le=5000)
+
+    @field_validator("folders")
+    @classmethod
+    def _some_folder(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("name at least one folder to watch")
+        return value
+
+    def password(self) -> str:
+        return os.environ.get(self.password_env, "")
+
+
+SourceSettings = Annotated[MaildirSource | ImapSource, Field(discriminator="kind")]
+
+
+class DatabaseSettings(_Frozen):
+    url: str = "sqlite:///var/mailflow.db"
+
+
+class PathSettings(_Frozen):
+    data: Path = Path("var/data")  # raw archive (raw/) and attachments (attachments/)
+    rules: Path = Path("rules")
+    templates: Path = Path("templates")
+
+
+class LimitSettings(_Frozen):
+    max_message_mb: float = Field(30, gt=0)
+    max_header_kb: float = Field(256, gt=0)
+    max_parts: int = Field(500, ge=1)
+    max_depth: int = Field(20, ge=1)
+    parse_timeout: float = Field(10, gt=0)  # seconds; a slower message is held
+    max_fetch_mb: float = Field(100, gt=0)  # larger messages are archived as headers only
+    max_attempts: int = Field(3, ge=1)  # a message that kills the process this often is held
+
+
+class DaemonSettings(_Frozen):
+    reconnect_max_seconds: float = Field(300, gt=0)
+    fsync: bool = True  # fsync raw mail before its row commits; off only for throw-away data
+
+
+class Settings(_Frozen):
+    chamber: ChamberSettings = ChamberSettings()
+    paths: PathSettings = PathSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    sources: tuple[SourceSettings, ...] = ()
+    limits: LimitSettings = LimitSettings()
+    daemon: DaemonSettings = DaemonSettings()
+    # Folder of the config file: relative paths are resolved against it.
+    base_dir: Path = Path(".")
+
+    @model_validator(mode="after")
+    def _unique_source_names(self) -> Settings:
+        names = [s.name for s in self.sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"source names must be unique: {', '.join(dupes)}")
+        return self
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else (self.base_dir / path).resolve()
+
+    @property
+    def data_dir(self) -> Path:
+        return self.resolve(self.paths.data)
+
+    @property
+    def rules_dir(self) -> Path:
+        return self.resolve(self.paths.rules)
+
+    @property
+    def database_url(self) -> str:
+        """The URL with a relative SQLite path resolved against the config's folder."""
+        url = self.database.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+            return prefix + str(self.resolve(Path(url[len(prefix):])))
+        return url
+
+
+def config_path(explicit: str | Path | None) -> Path:
+    """--config wins, then MAILFLOW_CONFIG, then ./config.yaml."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get(ENV_CONFIG):
+        return Path(os.environ[ENV_CONFIG])
+    return DEFAULT_CONFIG
+
+
+def load_settings(path: Path, *, check_secrets: bool = True) -> Settings:
+    """Read and validate a config file; raise ConfigError naming each bad key path."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(source, ["file not found (run `mailflow init` to create one)"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(source, [f"cannot read: {exc}"]) from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, [f"not valid YAML: {exc}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(source, ["the top level must be a mapping of sections"])
+    settings = settings_from_mapping(data, base_dir=path.resolve().parent, source=source)
+    if check_secrets:
+        _check_secrets(settings, source)
+    return settings
+
+
+def settings_from_mapping(data: dict[str, Any], *, base_dir: Path, source: str = "<config>") -> Settings:
+    try:
+        return Settings.model_validate({**data, "base_dir": base_dir})
+    except ValidationError as exc:
+        raise ConfigError(source, [_describe(err) for err in exc.errors()]) from None
+
+
+def _describe(err: Any) -> str:
+    # Pydantic puts the tagged-union tag in the location ("sources.0.imap.port"); a reader
+    # knows the key path in the file, so drop it.
+    loc = [str(p) for p in err["loc"] if p not in ("imap", "maildir")]
+    where = ".".join(loc) or "(top level)"
+    message = err["msg"]
+    if err["type"] == "extra_forbidden":
+        message = "unknown key (check the spelling)"
+    elif err["type"] == "missing":
+        message = "required key is missing"
+    return f"{where}: {message}"
+
+
+def _check_secrets(settings: Settings, source: str) -> None:
+    problems = []
+    for i, src in enumerate(settings.sources):
+        if isinstance(src, ImapSource) and not src.password():
+            problems.append(
+                f"sources.{i}.password_env: environment variable {src.password_env} is not set or empty"
+            )
+    if problems:
+        raise ConfigError(source, problems)

@@ -1,0 +1,295 @@
+"""Archive first: raw bytes to disk and an inbound row committed before anything reads them.
+
+The order of one pass over a folder closes each crash window:
+  1. rows committed earlier but not yet marked on the server are marked now
+     (a crash after a commit and before the move leaves exactly these);
+  2. new mail is fetched in batches; each batch's bytes are written (fsync) and its rows
+     committed together, then the batch is moved or flagged on the server;
+  3. a crash before the commit loses nothing: the mail is still on the server, unmarked,
+     and its UID is above the last one recorded, so the next pass fetches it again.
+A UIDVALIDITY change renumbers a folder; every message is then matched against the store
+by Message-ID and content hash, and what is already there is not processed again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, tzinfo
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+
+from sqlalchemy import or_
+from sqlmodel import Session, col, select
+
+from mailflow.clock import Clock
+from mailflow.ingest.source import Fetched, MailSource, MessageMeta
+from mailflow.reasons import Reason
+from mailflow.store import BlobStore, FolderState, InboundMessage, InboundState, Store
+
+log = logging.getLogger("mailflow.ingest")
+
+
+@dataclass(frozen=True)
+class StartPolicy:
+    """Which mail counts as new on the first start: 'first_start', 'all', or a date."""
+
+    mode: str = "first_start"
+    since: datetime | None = None  # for mode "date": aware, start of that day in the chamber's zone
+
+
+@dataclass
+class PassReport:
+    archived: int = 0
+    skipped: int = 0
+    duplicates: int = 0
+    marked: int = 0
+    folders: list[str] = field(default_factory=list)
+
+    def add(self, other: PassReport) -> None:
+        self.archived += other.archived
+        self.skipped += other.skipped
+        self.duplicates += other.duplicates
+        self.marked += other.marked
+        self.folders += other.folders
+
+
+class Archiver:
+    def __init__(
+        self,
+        store: Store,
+        raw: BlobStore,
+        clock: Clock,
+        *,
+        start: StartPolicy,
+        max_fetch_bytes: int,
+        batch_size: int = 100,
+    ) -> None:
+        self.store = store
+        self.raw = raw
+        self.clock = clock
+        self.start = start
+        self.max_fetch_bytes = max_fetch_bytes
+        self.batch_size = batch_size
+
+    def poll(self, source: MailSource) -> PassReport:
+        """One pass over every watched folder of `source`."""
+        report = PassReport()
+        for folder in source.folders:
+            report.add(self._folder(source, folder))
+        return report
+
+    def _folder(self, source: MailSource, folder: str) -> PassReport:
+        report = PassReport(folders=[folder])
+        info = source.select(folder)
+        state = self._folder_state(source, folder, info.uidvalidity, info.uidnext)
+        report.marked += self._finish_marks(source, folder, state.uidvalidity)
+        candidates = source.pending(folder, state.last_seen_uid if source.uses_uid_order else 0)
+        if not source.uses_uid_order:
+            candidates = self._unknown(source.name, folder, state.uidvalidity, candidates)
+        for start in range(0, len(candidates), self.batch_size):
+            metas = source.meta(folder, candidates[start : start + self.batch_size])
+            self._batch(source, folder, state, metas, report)
+        with self.store.session() as session:
+            row = session.get(FolderState, state.id)
+            if row is not None:
+                row.last_poll_at = self.clock.now()
+                row.last_error = None
+        return report
+
+    # -- folder state -------------------------------------------------------------------
+
+    def _folder_state(self, source: MailSource, folder: str, uidvalidity: int, uidnext: int) -> FolderState:
+        now = self.clock.now()
+        with self.store.session() as session:
+            state = session.exec(
+                select(FolderState).where(FolderState.source == source.name, FolderState.folder == folder)
+            ).first()
+            if state is None:
+                first = self.start.mode == "first_start"
+                state = FolderState(
+                    source=source.name,
+                    folder=folder,
+                    uidvalidity=uidvalidity,
+                    baseline_uid=max(uidnext - 1, 0) if first and source.uses_uid_order else 0,
+                    first_seen_at=now,
+                )
+                session.add(state)
+                log.info("watching new folder", extra={"source": source.name, "folder": folder})
+            elif state.uidvalidity != uidvalidity:
+                log.warning(
+                    "UIDVALIDITY changed; resyncing by Message-ID and content hash",
+                    extra={"source": source.name, "folder": folder, "old": state.uidvalidity, "new": uidvalidity},
+                )
+                # The old UIDs mean nothing now. Mail we already hold is recognised by
+                # content, and mail from before the first start stays skipped the same way.
+                state.uidvalidity = uidvalidity
+                state.last_seen_uid = 0
+                state.baseline_uid = 0
+            session.flush()
+            session.refresh(state)
+            return state
+
+    def _finish_marks(self, source: MailSource, folder: str, uidvalidity: int) -> int:
+        with self.store.session() as session:
+            uids = session.exec(
+                select(InboundMessage.uid).where(
+                    InboundMessage.source == source.name,
+                    InboundMessage.folder == folder,
+                    InboundMessage.uidvalidity == uidvalidity,
+                    InboundMessage.server_marked == False,  # noqa: E712
+                    InboundMessage.state != InboundState.SKIPPED,
+                )
+            ).all()
+        if uids:
+            log.info("marking mail committed before a stop", extra={"source": source.name, "count": len(uids)})
+            self._mark(source, folder, uidvalidity, list(uids))
+        return len(uids)
+
+    def _unknown(self, source: str, folder: str, uidvalidity: int, uids: list[str]) -> list[str]:
+        """Keep the keys not yet stored (sources without UID order list all they hold)."""
+        if not uids:
+            return []
+        with self.store.session() as session:
+            known = set(
+                session.exec(
+                    select(InboundMessage.uid).where(
+                        InboundMessage.source == source,
+                        InboundMessage.folder == folder,
+                        InboundMessage.uidvalidity == uidvalidity,
+                    )
+                ).all()
+            )
+        return [u for u in uids if u not in known]
+
+    # -- one batch ----------------------------------------------------------------------
+
+    def _batch(
+        self, source: MailSource, folder: str, state: FolderState, metas: Sequence[MessageMeta], report: PassReport
+    ) -> None:
+        skipped = {m.uid for m in metas if self._before_start(state, m)}
+        big = {m.uid for m in metas if m.size > self.max_fetch_bytes and m.uid not in skipped}
+        whole = [m.uid for m in metas if m.uid not in skipped and m.uid not in big]
+        heads = [m.uid for m in metas if m.uid in skipped or m.uid in big]
+        fetched = {f.uid: f for f in source.fetch(folder, whole)}
+        fetched.update({f.uid: f for f in source.fetch(folder, heads, headers_only=True)})
+        by_uid = {m.uid: m for m in metas}
+        # Bytes first, durable, then the rows: a row never points at a file that is not there.
+        digests = {uid: self.raw.put(f.raw) for uid, f in fetched.items()}
+        to_mark: list[str] = []
+        with self.store.session() as session:
+            for uid in (m.uid for m in metas if m.uid in fetched):
+                row = self._row(session, source.name, folder, state, fetched[uid], by_uid[uid], digests[uid])
+                if uid in skipped:
+                    row.state = InboundState.SKIPPED
+                    row.reasons = [Reason("skipped_first_run").to_json()]
+                    report.skipped += 1
+                elif row.duplicate_of is not None:
+                    report.duplicates += 1
+                else:
+                    report.archived += 1
+                if row.state != InboundState.SKIPPED:
+                    to_mark.append(uid)
+                session.add(row)
+            if source.uses_uid_order and fetched:
+                folder_row = session.get(FolderState, state.id)
+                assert folder_row is not None
+                top = max(int(u) for u in fetched)
+                folder_row.last_seen_uid = max(folder_row.last_seen_uid, top)
+                state.last_seen_uid = folder_row.last_seen_uid
+        report.marked += self._mark(source, folder, state.uidvalidity, to_mark)
+
+    def _row(
+        self,
+        session: Session,
+        source: str,
+        folder: str,
+        state: FolderState,
+        fetched: Fetched,
+        meta: MessageMeta,
+        digest: str,
+    ) -> InboundMessage:
+        message_id = header_message_id(fetched.raw)
+        row = InboundMessage(
+            source=source,
+            folder=folder,
+            uidvalidity=state.uidvalidity,
+            uid=fetched.uid,
+            sha256=digest,
+            size=meta.size or len(fetched.raw),
+            headers_only=fetched.headers_only,
+            message_id=message_id,
+            received_at=meta.received_at,
+            archived_at=self.clock.now(),
+        )
+        original = self._same_message(session, message_id, digest)
+        if original is not None:
+            row.duplicate_of = original
+            row.state = InboundState.IGNORED
+            row.reasons = [Reason("duplicate", {"original": original}).to_json()]
+        return row
+
+    @staticmethod
+    def _same_message(session: Session, message_id: str | None, digest: str) -> int | None:
+        match = InboundMessage.sha256 == digest
+        if message_id:
+            match = or_(match, InboundMessage.message_id == message_id)
+        found = session.exec(
+            select(InboundMessage.id).where(match, col(InboundMessage.duplicate_of).is_(None)).order_by(
+                col(InboundMessage.id)
+            )
+        ).first()
+        return found
+
+    def _before_start(self, state: FolderState, meta: MessageMeta) -> bool:
+        if self.start.mode == "all":
+            return False
+        if self.start.mode == "first_start":
+            if state.baseline_uid and meta.uid.isdigit():
+                return int(meta.uid) <= state.baseline_uid
+            cutoff = state.first_seen_at
+        else:
+            cutoff = self.start.since
+        return bool(cutoff and meta.received_at and meta.received_at < cutoff)
+
+    def _mark(self, source: MailSource, folder: str, uidvalidity: int, uids: list[str]) -> int:
+        if not uids:
+            return 0
+        source.mark(folder, uids)
+        with self.store.session() as session:
+            rows = session.exec(
+                select(InboundMessage).where(
+                    InboundMessage.source == source.name,
+                    InboundMessage.folder == folder,
+                    InboundMessage.uidvalidity == uidvalidity,
+                    col(InboundMessage.uid).in_(uids),
+                )
+            ).all()
+            for row in rows:
+                row.server_marked = True
+        return len(uids)
+
+
+_HEADERS = BytesHeaderParser(policy=compat32)
+
+
+def header_message_id(raw: bytes) -> str | None:
+    """The Message-ID without brackets, read from the header block alone (cheap)."""
+    end = raw.find(b"\r\n\r\n")
+    if end < 0:
+        end = raw.find(b"\n\n")
+    head = raw if end < 0 else raw[: end + 2]
+    try:
+        value = _HEADERS.parsebytes(head[:262144]).get("Message-ID")
+    except Exception:  # noqa: BLE001 - a broken header block just has no usable id
+        return None
+    if not value:
+        return None
+    text = str(value).strip().strip("<>").strip()
+    return text[:998] or None
+
+
+def start_of(day: date, zone: tzinfo) -> datetime:
+    """Midnight of a calendar day in the chamber's zone, as an aware datetime."""
+    return datetime.combine(day, time.min, tzinfo=zone)

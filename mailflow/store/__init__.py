@@ -1,0 +1,34 @@
+"""The store: SQLModel tables, sessions, migrations, and content-addressed files."""
+
+from mailflow.store.blobs import BlobStore, sha256_hex
+from mailflow.store.db import Store, make_engine, migrate
+from mailflow.store.models import (
+    Counter,
+    FolderState,
+    InboundMessage,
+    InboundState,
+    Liaison,
+    LiaisonStatus,
+    Registration,
+    StoredAttachment,
+    Submission,
+    Unit,
+)
+
+__all__ = [
+    "BlobStore",
+    "Counter",
+    "FolderState",
+    "InboundMessage",
+    "InboundState",
+    "Liaison",
+    "LiaisonStatus",
+    "Registration",
+    "Store",
+    "StoredAttachment",
+    "Submission",
+    "Unit",
+    "make_engine",
+    "migrate",
+    "sha256_hex",
+]

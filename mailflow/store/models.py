@@ -1,0 +1,185 @@
+"""The tables: mailboxes and inbound mail, attachments, units and liaisons, intent records.
+
+Every datetime is timezone-aware UTC in the database; the configured zone is for display
+and schedules only.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable))
+
+
+class InboundState:
+    """Where an inbound message stands; the pipeline moves it from ARCHIVED to a final state."""
+
+    ARCHIVED = "archived"  # raw bytes stored and row committed; the pipeline has not finished it
+    PROCESSED = "processed"  # understood and acted on
+    REJECTED = "rejected"  # understood, but failed validation: the sender is told why
+    HELD = "held"  # needs the secretariat: unknown intent or sender, unparseable, too slow
+    IGNORED = "ignored"  # auto-reply, bounce, or a copy of a message already stored
+    SKIPPED = "skipped"  # in the mailbox before the first start: recorded, never answered
+    FAILED = "failed"  # processing raised an error; kept for `reprocess`
+
+    FINAL = (PROCESSED, REJECTED, HELD, IGNORED, SKIPPED, FAILED)
+    ALL = (ARCHIVED, *FINAL)
+
+
+class FolderState(SQLModel, table=True):
+    """What we know of one watched folder: its UIDVALIDITY, how far we have read, last poll."""
+
+    __tablename__ = "folder_state"
+    __table_args__ = (UniqueConstraint("source", "folder"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=100)
+    folder: str = Field(max_length=500)
+    uidvalidity: int = 0
+    last_seen_uid: int = 0  # every UID up to this one is archived (IMAP only)
+    baseline_uid: int = 0  # UIDs up to this one were there before the first start
+    first_seen_at: datetime | None = _ts()
+    last_poll_at: datetime | None = _ts()
+    last_error: str | None = None
+    last_error_at: datetime | None = _ts()
+
+
+class InboundMessage(SQLModel, table=True):
+    __tablename__ = "inbound_message"
+    __table_args__ = (
+        UniqueConstraint("source", "folder", "uidvalidity", "uid", name="uq_inbound_location"),
+        Index("ix_inbound_state", "state"),
+        Index("ix_inbound_sha256", "sha256"),
+        Index("ix_inbound_message_id", "message_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=100)
+    folder: str = Field(max_length=500)
+    uidvalidity: int = 0
+    uid: str = Field(max_length=300)
+    sha256: str = Field(max_length=64)
+    size: int = 0
+    headers_only: bool = False  # too large to fetch whole: only the header was archived
+    message_id: str | None = Field(default=None, max_length=998)
+    received_at: datetime | None = _ts()  # the server's INTERNALDATE, or the file's time
+    archived_at: datetime | None = _ts()
+    sender: str | None = Field(default=None, max_length=320)
+    subject: str | None = None
+    intent: str | None = Field(default=None, max_length=40)
+    category: str | None = Field(default=None, max_length=60)
+    rule: str | None = Field(default=None, max_length=200)  # the rule that decided the intent
+    state: str = Field(default=InboundState.ARCHIVED, max_length=20)
+    reasons: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    attempts: int = 0  # pipeline runs started; guards against a message that kills the process
+    processed_at: datetime | None = _ts()
+    server_marked: bool = False  # moved or flagged on the server after the commit
+    duplicate_of: int | None = Field(default=None, foreign_key="inbound_message.id")
+    unit_id: int | None = Field(default=None, foreign_key="unit.id")
+    liaison_id: int | None = Field(default=None, foreign_key="liaison.id")
+    sender_role: str | None = Field(default=None, max_length=20)
+
+
+class StoredAttachment(SQLModel, table=True):
+    __tablename__ = "attachment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    inbound_id: int = Field(foreign_key="inbound_message.id", index=True)
+    sha256: str = Field(max_length=64)
+    filename: str = Field(max_length=255)  # sanitised: safe as a file name
+    original_name: str = ""
+    declared_type: str = Field(default="", max_length=255)
+    detected_type: str | None = Field(default=None, max_length=60)
+    size: int = 0
+    width: int | None = None
+    height: int | None = None
+    inline: bool = False
+    reasons: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class Unit(SQLModel, table=True):
+    """会员单位: a member company."""
+
+    __tablename__ = "unit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    code: str = Field(max_length=40, unique=True)
+    leader_name: str | None = Field(default=None, max_length=100)
+    leader_email: str | None = Field(default=None, max_length=320, index=True)
+    address: str | None = None
+    created_at: datetime | None = _ts()
+
+
+class LiaisonStatus:
+    PENDING = "pending"
+    ACTIVE = "active"
+    REPLACED = "replaced"
+    RETIRED = "retired"
+
+
+class Liaison(SQLModel, table=True):
+    """联络员: the person a unit names to correspond with the secretariat."""
+
+    __tablename__ = "liaison"
+
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    name: str = Field(max_length=100)
+    email: str = Field(max_length=320, index=True)
+    phone: str | None = Field(default=None, max_length=60)
+    position: str | None = Field(default=None, max_length=100)
+    status: str = Field(default=LiaisonStatus.ACTIVE, max_length=20)
+    created_at: datetime | None = _ts()
+
+
+class Submission(SQLModel, table=True):
+    """信息报送: news or information a liaison reports for the journal and the website."""
+
+    __tablename__ = "submission"
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(max_length=40, unique=True)  # BS-2026-0042
+    inbound_id: int = Field(foreign_key="inbound_message.id", unique=True)
+    unit_id: int | None = Field(default=None, foreign_key="unit.id")
+    liaison_id: int | None = Field(default=None, foreign_key="liaison.id")
+    category: str | None = Field(default=None, max_length=60)
+    title: str = ""
+    text: str = ""
+    photo_count: int = 0
+    created_at: datetime | None = _ts()
+
+
+class Registration(SQLModel, table=True):
+    """登记: a request to register (or change) a unit's liaison, awaiting the secretariat."""
+
+    __tablename__ = "registration"
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(max_length=40, unique=True)  # DJ-2026-0007
+    inbound_id: int = Field(foreign_key="inbound_message.id", unique=True)
+    kind: str = Field(default="registration", max_length=20)  # registration | liaison_change
+    email: str = Field(max_length=320)
+    name: str = ""
+    unit_id: int | None = Field(default=None, foreign_key="unit.id")
+    state: str = Field(default="pending", max_length=20)
+    created_at: datetime | None = _ts()
+
+
+class Counter(SQLModel, table=True):
+    """Per-year sequences for reference numbers (BS-2026-0042), incremented under a row lock."""
+
+    __tablename__ = "counter"
+
+    name: str = Field(primary_key=True, max_length=40)  # e.g. "BS-2026"
+    value: int = 0

@@ -1,0 +1,116 @@
+"""Builders for test mail and test applications; keyword-only, so a test reads as what it sends."""
+
+from __future__ import annotations
+
+import io
+import mailbox
+from email.header import Header
+from email.mime.application import MIMEApplication
+from email.mime.image import MIMEImage
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import format_datetime, formataddr, make_msgid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from PIL import Image
+
+from mailflow.app import App, build_app
+from mailflow.clock import FixedClock
+from mailflow.config import Settings, settings_from_mapping
+from mailflow.store import Liaison, Unit
+
+REPO = Path(__file__).resolve().parents[1]
+LIAISON = "wangfang@hongda-machinery.cn"
+SECRETARIAT = "mishuchu@chamber.example.org"
+
+
+def make_jpeg(*, width: int = 1024, height: int = 768, quality: int = 80) -> bytes:
+    image = Image.new("RGB", (width, height), (40, 90, 160))
+    for x in range(0, width, 37):  # some texture, so the file is a realistic size
+        for y in range(0, height, 41):
+            image.putpixel((x, y), ((x * 7) % 255, (y * 3) % 255, 90))
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def make_mail(
+    *,
+    sender: str = LIAISON,
+    sender_name: str = "王芳",
+    to: str = "mishuchu@chamber.example.org",
+    subject: str = "【报送】我公司参加2026中国机械工业博览会",
+    body: str = "秘书处:\n\n我公司于11月20日参加2026中国机械工业博览会,现报送相关信息及现场照片,请审阅。\n\n王芳\n宏达机械有限公司",
+    charset: str = "utf-8",
+    attachments: list[tuple[str, bytes, str]] | None = None,
+    headers: dict[str, str] | None = None,
+    message_id: str | None = None,
+    date: datetime | None = None,
+) -> bytes:
+    """A liaison's mail as a Chinese client writes it; attachments are (filename, data, mime type)."""
+    text = MIMEText(body, "plain", charset)
+    if attachments:
+        msg: Any = MIMEMultipart()
+        msg.attach(text)
+        for name, data, mime in attachments:
+            maintype, subtype = mime.split("/", 1)
+            part = MIMEImage(data, subtype) if maintype == "image" else MIMEApplication(data, subtype)
+            part.add_header("Content-Disposition", "attachment", filename=(charset, "", name))
+            msg.attach(part)
+    else:
+        msg = text
+    msg["From"] = formataddr((str(Header(sender_name, charset)), sender)) if sender else None
+    if not sender:
+        del msg["From"]
+    msg["To"] = to
+    msg["Subject"] = Header(subject, charset)
+    msg["Date"] = format_datetime(date or datetime(2026, 11, 24, 9, 30, tzinfo=UTC))
+    msg["Message-ID"] = message_id or make_msgid(domain="hongda-machinery.cn")
+    for key, value in (headers or {}).items():
+        msg[key] = value
+    return msg.as_bytes()
+
+
+def base_config(tmp: Path, *, sources: list[dict[str, Any]] | None = None, **sections: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "chamber": {"secretariat": [SECRETARIAT], "message_id_domain": "mailflow.chamber.example.org"},
+        "paths": {"data": str(tmp / "data"), "rules": str(REPO / "rules")},
+        "database": {"url": f"sqlite:///{tmp / 'mailflow.db'}"},
+        "sources": sources
+        if sources is not None
+        else [{"name": "local", "kind": "maildir", "path": str(tmp / "Maildir"), "start_from": "all"}],
+        "daemon": {"fsync": False},
+    }
+    for key, value in sections.items():
+        config[key] = {**config.get(key, {}), **value}
+    return config
+
+
+def make_settings(tmp: Path, **kwargs: Any) -> Settings:
+    return settings_from_mapping(base_config(tmp, **kwargs), base_dir=tmp)
+
+
+def write_config(tmp: Path, **kwargs: Any) -> Path:
+    path = tmp / "config.yaml"
+    path.write_text(yaml.safe_dump(base_config(tmp, **kwargs), allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def make_app(tmp: Path, *, clock: FixedClock | None = None, **kwargs: Any) -> App:
+    return build_app(make_settings(tmp, **kwargs), clock=clock or FixedClock(datetime(2026, 11, 24, 1, 0, tzinfo=UTC)))
+
+
+def add_liaison(app: App, *, email: str = LIAISON, unit: str = "宏达机械有限公司", code: str = "HD001") -> None:
+    with app.store.session() as session:
+        row = Unit(name=unit, code=code, leader_name="李建国", leader_email=f"leader@{email.split('@')[1]}")
+        session.add(row)
+        session.flush()
+        session.add(Liaison(unit_id=row.id or 0, name="王芳", email=email))
+
+
+def deliver(maildir: Path, raw: bytes) -> str:
+    """Deliver into a Maildir the way an MTA does (into new/)."""
+    return mailbox.Maildir(maildir, create=True).add(raw)
