@@ -105,9 +105,5 @@ def make_archiver(
 
 
 def data_paths(settings: Settings) -> list[Path]:
-    """Folders `mailflow init` creates."""
-    paths = [settings.data_dir / "raw", settings.data_dir / "attachments"]
-    for src in settings.sources:
-        if isinstance(src, MaildirSettings):
-            paths.append(settings.resolve(src.path))
-    return paths
+    """Folders `mailflow init` creates (Maildirs are made by their source)."""
+    return [settings.data_dir / "raw", settings.data_dir / "attachments"]

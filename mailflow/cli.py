@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -33,18 +33,22 @@ from mailflow.validate import validate_attachments
 
 SKELETON = Path(__file__).with_name("skeleton")
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="mailflow: the chamber's mail, understood and answered.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="mailflow: the chamber's mail, understood and answered."
+)
 inbox_app = typer.Typer(no_args_is_help=True, help="Inbound messages.")
 rules_app = typer.Typer(no_args_is_help=True, help="Classification rules.")
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(rules_app, name="rules")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="config file (default: $MAILFLOW_CONFIG, then ./config.yaml)", show_default=False),
+    typer.Option(
+        "--config", "-c", help="config file (default: $MAILFLOW_CONFIG, then ./config.yaml)", show_default=False
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
 
@@ -78,7 +82,7 @@ def _settings(config: Path | None, *, check_secrets: bool = True) -> Settings:
         _config_failure(exc)
 
 
-def _config_failure(exc: ConfigError) -> Any:
+def _config_failure(exc: ConfigError) -> NoReturn:
     err.print(f"[bold red]configuration error[/] in {exc.source}:")
     for problem in exc.problems:
         err.print(f"  - {problem}", markup=False, highlight=False)
@@ -159,7 +163,9 @@ def check(config: ConfigOpt = None) -> None:
         if current == head:
             out.print(f"[green]✓[/] database at schema {current}")
         else:
-            out.print(f"[yellow]![/] database at schema {current}, newest is {head} (`mailflow run` or `init` upgrades it)")
+            out.print(
+                f"[yellow]![/] database at schema {current}, newest is {head} (`mailflow run` or `init` upgrades it)"
+            )
     except Exception as exc:  # noqa: BLE001 - any driver error means the database is not usable
         out.print(f"[red]✗[/] database: {exc}", highlight=False)
         failed = True
@@ -188,9 +194,12 @@ def check(config: ConfigOpt = None) -> None:
 @app.command()
 def run(
     config: ConfigOpt = None,
-    once: Annotated[bool, typer.Option("--once", help="one pass over every mailbox and the backlog, then exit")] = False,
+    once: Annotated[
+        bool, typer.Option("--once", help="one pass over every mailbox and the backlog, then exit")
+    ] = False,
     progress: Annotated[
-        bool | None, typer.Option("--progress/--no-progress", help="progress bar (default: on for --once in a terminal)")
+        bool | None,
+        typer.Option("--progress/--no-progress", help="progress bar (default: on for --once in a terminal)"),
     ] = None,
 ) -> None:
     """Run the daemon (or one pass with --once). SIGTERM/SIGINT finish the message in hand, then stop."""
@@ -238,13 +247,11 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     store = Store.open(settings.database_url)
     try:
         with store.session() as session:
-            counts = dict(
-                session.exec(select(InboundMessage.state, func.count()).group_by(InboundMessage.state)).all()
-            )
+            counts = dict(session.exec(select(InboundMessage.state, func.count()).group_by(InboundMessage.state)).all())
             folders = session.exec(select(FolderState).order_by(FolderState.source, FolderState.folder)).all()
     finally:
         store.close()
-    data = {
+    data: dict[str, Any] = {
         "counts": {state: counts.get(state, 0) for state in InboundState.ALL},
         "total": sum(counts.values()),
         "folders": [
@@ -318,16 +325,24 @@ def inbox_list(
     if as_json:
         out.print_json(json.dumps(items, ensure_ascii=False))
         return
+    lines = []
+    for row in rows:
+        intent = (row.intent or "") + (f"/{row.category}" if row.category else "")
+        lines.append(
+            (str(row.id), row.sender or "", row.subject or "", intent, row.state, _reasons_text(row.reasons, locale))
+        )
+    if not out.is_terminal:
+        # One line per message, tab-separated, nothing cut: for grep, awk and spreadsheets.
+        for line in lines:
+            out.print(
+                "\t".join(" ".join(field.split()) for field in line), markup=False, highlight=False, soft_wrap=True
+            )
+        return
     table = Table()
     for column in ("id", "sender", "subject", "intent", "state", "reasons"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        intent = row.intent or ""
-        if row.category:
-            intent += f"/{row.category}"
-        table.add_row(
-            str(row.id), row.sender or "", row.subject or "", intent, row.state, _reasons_text(row.reasons, locale)
-        )
+        table.add_column(column, no_wrap=True, overflow="ellipsis", max_width=None if column != "subject" else 40)
+    for line in lines:
+        table.add_row(*line)
     out.print(table)
 
 
@@ -350,11 +365,10 @@ def reprocess(
         states = [s for s, on in ((InboundState.HELD, held), (InboundState.FAILED, failed)) if on]
         with application.store.session() as session:
             if states:
-                wanted |= set(
-                    session.exec(select(InboundMessage.id).where(col(InboundMessage.state).in_(states))).all()
-                )
-            known = {
-                r.id: r.state
+                found = session.exec(select(InboundMessage.id).where(col(InboundMessage.state).in_(states))).all()
+                wanted |= {i for i in found if i is not None}
+            known: dict[int, str] = {
+                r.id or 0: r.state
                 for r in session.exec(select(InboundMessage).where(col(InboundMessage.id).in_(wanted))).all()
             }
         missing = sorted(wanted - set(known))
@@ -419,8 +433,8 @@ def rules_test(
         size = f" {check_.width}×{check_.height}" if check_.width else ""
         verdict = "ok" if not check_.reasons else "; ".join(r.text(settings.chamber.locale) for r in check_.reasons)
         out.print(f"attachment {check_.safe_name} ({check_.detected_type}{size}): {verdict}", highlight=False)
-    for reason in message_reasons:
-        out.print(f"attachments: {reason.text(settings.chamber.locale)}", highlight=False)
+    for problem in message_reasons:
+        out.print(f"attachments: {problem.text(settings.chamber.locale)}", highlight=False)
 
 
 def _role_of(settings: Settings, email: str) -> str:
@@ -435,7 +449,9 @@ def _role_of(settings: Settings, email: str) -> str:
     store = Store(make_engine(settings.database_url))
     try:
         with store.session() as session:
-            if session.exec(select(Liaison).where(Liaison.email == email, Liaison.status == LiaisonStatus.ACTIVE)).first():
+            if session.exec(
+                select(Liaison).where(Liaison.email == email, Liaison.status == LiaisonStatus.ACTIVE)
+            ).first():
                 return "liaison"
             if session.exec(select(Unit).where(Unit.leader_email == email)).first():
                 return "leader"

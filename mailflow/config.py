@@ -168,7 +168,7 @@ class Settings(_Frozen):
         url = self.database.url
         prefix = "sqlite:///"
         if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
-            return prefix + str(self.resolve(Path(url[len(prefix):])))
+            return prefix + str(self.resolve(Path(url[len(prefix) :])))
         return url
 
 
@@ -226,8 +226,6 @@ def _check_secrets(settings: Settings, source: str) -> None:
     problems = []
     for i, src in enumerate(settings.sources):
         if isinstance(src, ImapSource) and not src.password():
-            problems.append(
-                f"sources.{i}.password_env: environment variable {src.password_env} is not set or empty"
-            )
+            problems.append(f"sources.{i}.password_env: environment variable {src.password_env} is not set or empty")
     if problems:
         raise ConfigError(source, problems)

@@ -98,7 +98,9 @@ def parse_step(ctx: Context) -> Outcome | None:
     row = ctx.row
     if row.headers_only:
         limit_mb = round(ctx.settings.limits.max_message_bytes / 1048576)
-        return Outcome(InboundState.HELD, (Reason("too_large", {"size_mb": round(row.size / 1048576, 1), "limit_mb": limit_mb}),))
+        return Outcome(
+            InboundState.HELD, (Reason("too_large", {"size_mb": round(row.size / 1048576, 1), "limit_mb": limit_mb}),)
+        )
     if not ctx.raw.strip():
         return Outcome(InboundState.HELD, (Reason("empty_message"),))
     try:
@@ -225,7 +227,9 @@ class Pipeline:
         self.settings = settings
         self.clock = clock
 
-    def run_pending(self, should_stop: Callable[[], bool] = lambda: False, progress: Callable[[], None] | None = None) -> int:
+    def run_pending(
+        self, should_stop: Callable[[], bool] = lambda: False, progress: Callable[[], None] | None = None
+    ) -> int:
         """Process archived messages oldest first until none is left (or a stop is asked)."""
         done = 0
         while not should_stop():
@@ -240,7 +244,9 @@ class Pipeline:
 
     def pending_count(self) -> int:
         with self.store.session() as session:
-            return len(session.exec(select(InboundMessage.id).where(InboundMessage.state == InboundState.ARCHIVED)).all())
+            return len(
+                session.exec(select(InboundMessage.id).where(InboundMessage.state == InboundState.ARCHIVED)).all()
+            )
 
     def _claim(self) -> int | None:
         """Take the oldest archived message and count the attempt, committed before the work.
@@ -260,7 +266,17 @@ class Pipeline:
                 return None
             row.attempts += 1
             if row.attempts > self.settings.max_attempts:
-                self._finish(row, Outcome(InboundState.FAILED, (Reason("processing_failed", {"detail": f"stopped {row.attempts - 1} times while processing"}),)))
+                self._finish(
+                    row,
+                    Outcome(
+                        InboundState.FAILED,
+                        (
+                            Reason(
+                                "processing_failed", {"detail": f"stopped {row.attempts - 1} times while processing"}
+                            ),
+                        ),
+                    ),
+                )
             return row.id
 
     def process(self, inbound_id: int) -> str:
@@ -270,10 +286,23 @@ class Pipeline:
                 row = session.get(InboundMessage, inbound_id)
                 if row is None or row.state != InboundState.ARCHIVED:
                     return row.state if row else "missing"
-                ctx = Context(row, self.raw.get(row.sha256), session, self.clock.now(), self.settings, self.rules, self.attachments)
+                ctx = Context(
+                    row,
+                    self.raw.get(row.sha256),
+                    session,
+                    self.clock.now(),
+                    self.settings,
+                    self.rules,
+                    self.attachments,
+                )
                 outcome = self._run_steps(ctx)
                 self._finish(row, outcome)
-                log.info("message %s %s", row.id, row.state, extra={"inbound": row.id, "intent": row.intent, "state": row.state})
+                log.info(
+                    "message %s %s",
+                    row.id,
+                    row.state,
+                    extra={"inbound": row.id, "intent": row.intent, "state": row.state},
+                )
                 return row.state
         except Exception as exc:  # noqa: BLE001 - a bug in one message must not stop the daemon
             log.error("processing message %s failed:\n%s", inbound_id, traceback.format_exc())
@@ -303,7 +332,9 @@ class Pipeline:
             row = session.get(InboundMessage, inbound_id)
             if row is None:
                 return "missing"
-            for attachment in session.exec(select(StoredAttachment).where(StoredAttachment.inbound_id == inbound_id)).all():
+            for attachment in session.exec(
+                select(StoredAttachment).where(StoredAttachment.inbound_id == inbound_id)
+            ).all():
                 session.delete(attachment)
             row.state, row.reasons, row.attempts = InboundState.ARCHIVED, [], 0
             row.intent = row.category = row.rule = None

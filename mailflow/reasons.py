@@ -11,20 +11,41 @@ from typing import Any
 
 # code -> (zh-CN, en); parameters are filled with str.format.
 MESSAGES: dict[str, tuple[str, str]] = {
-    "too_large": ("邮件大小 {size_mb} MB,超过 {limit_mb} MB 的上限", "the message is {size_mb} MB, over the {limit_mb} MB limit"),
-    "header_too_large": ("邮件头大小 {size_kb} KB,超过 {limit_kb} KB 的上限", "the header is {size_kb} KB, over the {limit_kb} KB limit"),
-    "too_many_parts": ("邮件包含 {parts} 个部分,超过 {limit} 个的上限", "the message has {parts} parts, over the limit of {limit}"),
-    "too_deep": ("邮件嵌套 {depth} 层,超过 {limit} 层的上限", "the message is nested {depth} levels deep, over the limit of {limit}"),
+    "too_large": (
+        "邮件大小 {size_mb} MB,超过 {limit_mb} MB 的上限",
+        "the message is {size_mb} MB, over the {limit_mb} MB limit",
+    ),
+    "header_too_large": (
+        "邮件头大小 {size_kb} KB,超过 {limit_kb} KB 的上限",
+        "the header is {size_kb} KB, over the {limit_kb} KB limit",
+    ),
+    "too_many_parts": (
+        "邮件包含 {parts} 个部分,超过 {limit} 个的上限",
+        "the message has {parts} parts, over the limit of {limit}",
+    ),
+    "too_deep": (
+        "邮件嵌套 {depth} 层,超过 {limit} 层的上限",
+        "the message is nested {depth} levels deep, over the limit of {limit}",
+    ),
     "parse_timeout": ("邮件解析超过 {seconds} 秒仍未完成", "parsing did not finish within {seconds} s"),
     "parse_failed": ("邮件无法解析:{detail}", "the message could not be parsed: {detail}"),
     "empty_message": ("邮件为空", "the message is empty"),
     "no_sender": ("邮件没有可识别的发件人", "the message has no usable sender"),
     "unknown_sender": ("发件人 {email} 不是已登记的联络员", "the sender {email} is not a registered liaison"),
-    "unknown_intent": ("无法识别邮件用途,已转秘书处人工处理", "the purpose of the message was not recognised; held for the secretariat"),
+    "unknown_intent": (
+        "无法识别邮件用途,已转秘书处人工处理",
+        "the purpose of the message was not recognised; held for the secretariat",
+    ),
     "auto_reply": ("自动回复邮件({why}),不予处理", "automatic reply ({why}); not acted on"),
     "bounce": ("退信通知({why}),不予处理", "delivery status notification ({why}); not acted on"),
-    "skipped_first_run": ("首次启动前已在邮箱中的邮件,仅记录不处理", "in the mailbox before the first start; recorded, not acted on"),
-    "duplicate": ("与已收邮件 #{original} 内容相同,不再重复处理", "same content as message #{original}; not processed again"),
+    "skipped_first_run": (
+        "首次启动前已在邮箱中的邮件,仅记录不处理",
+        "in the mailbox before the first start; recorded, not acted on",
+    ),
+    "duplicate": (
+        "与已收邮件 #{original} 内容相同,不再重复处理",
+        "same content as message #{original}; not processed again",
+    ),
     "processing_failed": ("处理过程出错:{detail}", "processing failed: {detail}"),
     "photo_too_small": (
         "照片 {name} 为 {width}×{height},低于 {min_width}×{min_height} 的要求",

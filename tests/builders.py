@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import io
 import mailbox
+from datetime import UTC, datetime
 from email.header import Header
 from email.mime.application import MIMEApplication
 from email.mime.image import MIMEImage
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr, make_msgid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 

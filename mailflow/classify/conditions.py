@@ -220,7 +220,7 @@ PATTERN_CONDITIONS: dict[str, type[_PatternCondition]] = {
         SenderRoleCondition,
     )
 }
-FLAG_CONDITIONS: dict[str, type[HasAttachmentsCondition] | type[ReplyToOursCondition]] = {
+FLAG_CONDITIONS: dict[str, type[HasAttachmentsCondition | ReplyToOursCondition]] = {
     "has_attachments": HasAttachmentsCondition,
     "reply_to_ours": ReplyToOursCondition,
 }

@@ -25,7 +25,7 @@ class Classification:
 
 def evaluate(rule: Rule, facts: Facts) -> RuleResult:
     """All conditions of a rule must hold; stop at the first that does not."""
-    reasons = []
+    reasons: list[str] = []
     for condition in rule.conditions:
         hit = condition.check(facts)
         if not hit.matched:

@@ -138,7 +138,7 @@ class Archiver:
                     InboundMessage.source == source.name,
                     InboundMessage.folder == folder,
                     InboundMessage.uidvalidity == uidvalidity,
-                    InboundMessage.server_marked == False,  # noqa: E712
+                    InboundMessage.server_marked == False,
                     InboundMessage.state != InboundState.SKIPPED,
                 )
             ).all()
@@ -232,13 +232,13 @@ class Archiver:
 
     @staticmethod
     def _same_message(session: Session, message_id: str | None, digest: str) -> int | None:
-        match = InboundMessage.sha256 == digest
+        match = col(InboundMessage.sha256) == digest
         if message_id:
-            match = or_(match, InboundMessage.message_id == message_id)
+            match = or_(match, col(InboundMessage.message_id) == message_id)
         found = session.exec(
-            select(InboundMessage.id).where(match, col(InboundMessage.duplicate_of).is_(None)).order_by(
-                col(InboundMessage.id)
-            )
+            select(InboundMessage.id)
+            .where(match, col(InboundMessage.duplicate_of).is_(None))
+            .order_by(col(InboundMessage.id))
         ).first()
         return found
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import imaplib
 import logging
 import re
-import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -133,7 +132,7 @@ class ImapSource:
         """Run one server operation; a dead connection becomes SourceDropped."""
         try:
             return fn()
-        except (imaplib.IMAP4.abort, OSError, EOFError, socket.timeout) as exc:
+        except (TimeoutError, imaplib.IMAP4.abort, OSError, EOFError) as exc:
             self._forget()
             raise SourceDropped(f"{self.describe()}: connection lost: {exc}") from exc
         except (imaplib.IMAP4.error, UnexpectedCommandStatusError) as exc:
@@ -152,7 +151,7 @@ class ImapSource:
     def select(self, folder: str) -> FolderInfo:
         def run() -> FolderInfo:
             client = self._require().client
-            typ, data = client.select(encode_folder(folder))
+            typ, data = client.select(encode_folder(folder))  # type: ignore[arg-type]
             if typ != "OK":
                 raise SourceError(f"{self.describe()}: cannot select {folder!r}: {data!r}")
             self._selected = folder
@@ -276,8 +275,8 @@ def _ok(typ: str, data: Any, what: str) -> None:
         raise SourceError(f"{what} failed: {data!r}")
 
 
-def _first_int(values: list[bytes] | None) -> int | None:
-    if not values or values[-1] is None:
+def _first_int(values: list[Any] | None) -> int | None:
+    if not values or not isinstance(values[-1], bytes):
         return None
     try:
         return int(values[-1])

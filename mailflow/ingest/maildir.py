@@ -24,7 +24,7 @@ class MaildirSource:
 
     def __init__(self, name: str, path: Path, *, action: str = "move", target: str = "Processed") -> None:
         self.name = name
-        self.folders = (INBOX,)
+        self.folders: tuple[str, ...] = (INBOX,)
         self.path = path
         self.action = action  # move | flag | none
         self.target = target  # folder name for move, flag letter for flag
@@ -35,6 +35,10 @@ class MaildirSource:
 
     def open(self) -> None:
         try:
+            # mailbox.Maildir(create=True) leaves an existing but empty folder without
+            # its tmp/new/cur; an MTA may not have delivered yet, so make them here.
+            for sub in ("tmp", "new", "cur"):
+                (self.path / sub).mkdir(parents=True, exist_ok=True)
             self._box = mailbox.Maildir(self.path, factory=None, create=True)
             if self.action == "move" and self.target not in self._box.list_folders():
                 self._box.add_folder(self.target)
@@ -114,7 +118,7 @@ class MaildirSource:
             return 0, 0
 
     def _files(self) -> list[tuple[str, Path]]:
-        self.box  # creates the folder on first use
+        _ = self.box  # opening creates the folders on first use
         files = []
         for sub in ("new", "cur"):
             try:

@@ -12,7 +12,9 @@ from mailflow.errors import ConfigError
 from mailflow.parse import Address, Attachment, ParsedMail
 
 
-def mail(*, subject: str = "", to: str = "mishuchu@chamber.example.org", sender: str = "a@b.cn", **kw: object) -> ParsedMail:
+def mail(
+    *, subject: str = "", to: str = "mishuchu@chamber.example.org", sender: str = "a@b.cn", **kw: object
+) -> ParsedMail:
     return ParsedMail(
         message_id="x@y",
         subject=subject,
@@ -47,7 +49,9 @@ def test_shipped_rules_understand_the_usual_tags(shipped, subject: str, intent: 
 
 
 def test_plus_address_tag_decides_when_the_subject_says_nothing(shipped) -> None:  # type: ignore[no-untyped-def]
-    result = classify(shipped.rules, Facts(mail(subject="新闻稿", to="mishuchu+baosong@chamber.example.org"), "liaison"))
+    result = classify(
+        shipped.rules, Facts(mail(subject="新闻稿", to="mishuchu+baosong@chamber.example.org"), "liaison")
+    )
     assert (result.intent, result.rule) == ("submission", "submission-by-address")
 
 
@@ -119,14 +123,29 @@ rules:
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
-        ("rules:\n  - {name: a, intent: nonsense, when: {subject: x}}\n", "r.yaml: rules[0] (a).intent: 'nonsense' is not one of"),
-        ("rules:\n  - {name: a, intent: rsvp, when: {subjekt: x}}\n", "r.yaml: rules[0] (a).when.subjekt: unknown condition"),
-        ("rules:\n  - {name: a, intent: rsvp, when: {subject: 're:(('}}\n", "r.yaml: rules[0] (a).when.subject: bad regular expression"),
+        (
+            "rules:\n  - {name: a, intent: nonsense, when: {subject: x}}\n",
+            "r.yaml: rules[0] (a).intent: 'nonsense' is not one of",
+        ),
+        (
+            "rules:\n  - {name: a, intent: rsvp, when: {subjekt: x}}\n",
+            "r.yaml: rules[0] (a).when.subjekt: unknown condition",
+        ),
+        (
+            "rules:\n  - {name: a, intent: rsvp, when: {subject: 're:(('}}\n",
+            "r.yaml: rules[0] (a).when.subject: bad regular expression",
+        ),
         ("rules:\n  - {name: a, intent: rsvp}\n", "r.yaml: rules[0] (a).when: required"),
         ("rules:\n  - {intent: rsvp, when: {subject: x}}\n", "r.yaml: rules[0].name: required"),
-        ("rules:\n  - {name: a, intent: rsvp, colour: red, when: {subject: x}}\n", "r.yaml: rules[0].colour: unknown key"),
+        (
+            "rules:\n  - {name: a, intent: rsvp, colour: red, when: {subject: x}}\n",
+            "r.yaml: rules[0].colour: unknown key",
+        ),
         ("rules:\n  - {name: a, intent: rsvp, when: {has_attachments: maybe}}\n", "must be true or false"),
-        ("rules:\n  - {name: a, intent: rsvp, when: {subject: x}}\n  - {name: a, intent: rsvp, when: {subject: y}}\n", "rule name 'a' is used more than once"),
+        (
+            "rules:\n  - {name: a, intent: rsvp, when: {subject: x}}\n  - {name: a, intent: rsvp, when: {subject: y}}\n",
+            "rule name 'a' is used more than once",
+        ),
         ("attachments:\n  min_photo: [800]\n", "r.yaml: attachments.min_photo: must be [width, height]"),
         ("rules: [\n", "r.yaml: not valid YAML"),
     ],
@@ -139,5 +158,7 @@ def test_a_rules_file_with_an_error_fails_like_the_config(tmp_path: Path, text: 
 
 def test_attachment_policy_comes_from_the_rules_folder(shipped, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     assert (shipped.policy.min_photo_width, shipped.policy.min_photo_height) == (800, 600)
-    custom = load_rules(write_rules(tmp_path / "rules", "attachments:\n  min_photo: [1024, 768]\n  max_attachment_mb: 5\n"))
+    custom = load_rules(
+        write_rules(tmp_path / "rules", "attachments:\n  min_photo: [1024, 768]\n  max_attachment_mb: 5\n")
+    )
     assert (custom.policy.min_photo_width, custom.policy.max_attachment_bytes) == (1024, 5 * 1024 * 1024)

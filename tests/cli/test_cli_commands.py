@@ -1,0 +1,112 @@
+"""The command line as the secretariat uses it: init, check, run --once, status, inbox list, reprocess, rules test."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from builders import REPO, deliver, make_jpeg, make_mail
+
+
+def mailflow(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "MAILFLOW_CONFIG"}
+    result = subprocess.run(
+        [sys.executable, "-m", "mailflow", *args], check=False, cwd=cwd, capture_output=True, text=True, env=env
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"mailflow {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """A fresh folder after `mailflow init`: the shipped config and rules, the Maildir, the database."""
+    mailflow(tmp_path, "init")
+    config = (tmp_path / "config.yaml").read_text(encoding="utf-8")
+    # Deliveries in these tests happen after init; take them all.
+    (tmp_path / "config.yaml").write_text(
+        config.replace("start_from: first_start", "start_from: all", 1), encoding="utf-8"
+    )
+    return tmp_path
+
+
+def test_init_writes_a_working_setup_in_an_empty_folder(tmp_path: Path) -> None:
+    result = mailflow(tmp_path, "init")
+    assert "wrote" in result.stdout
+    assert (tmp_path / "config.yaml").read_bytes() == (REPO / "config.yaml").read_bytes()
+    assert sorted(p.name for p in (tmp_path / "rules").iterdir()) == sorted(p.name for p in (REPO / "rules").iterdir())
+    assert (tmp_path / "var" / "Maildir" / "new").is_dir() and (tmp_path / "var" / "mailflow.db").exists()
+    check = mailflow(tmp_path, "check")
+    assert "✓ source local" in check.stdout and "database at schema 0001" in check.stdout
+
+
+def test_one_pass_then_status_and_inbox_list_in_json(home: Path) -> None:
+    maildir = home / "var" / "Maildir"
+    deliver(maildir, make_mail(sender="stranger@example.net"))
+    deliver(maildir, make_mail(subject="自动回复:休假中", headers={"Auto-Submitted": "auto-replied"}))
+    result = mailflow(home, "run", "--once")
+    assert "archived 2" in result.stdout and "processed 2" in result.stdout
+    status = json.loads(mailflow(home, "status", "--json").stdout)
+    assert status["counts"]["held"] == 1 and status["counts"]["ignored"] == 1 and status["total"] == 2
+    (folder,) = status["folders"]
+    assert folder["source"] == "local" and folder["last_poll"] is not None and folder["last_error"] is None
+    items = json.loads(mailflow(home, "inbox", "list", "--json").stdout)
+    assert [(i["state"], i["subject"]) for i in items] == [
+        ("held", "【报送】我公司参加2026中国机械工业博览会"),
+        ("ignored", "自动回复:休假中"),
+    ]
+    assert items[0]["reasons"][0]["zh"] == "发件人 stranger@example.net 不是已登记的联络员"
+    table = mailflow(home, "inbox", "list").stdout
+    assert "不是已登记的联络员" in table and "held" in table
+
+
+def test_reprocess_held_after_the_rules_change(home: Path) -> None:
+    deliver(home / "var" / "Maildir", make_mail(subject="关于展会的一些情况", sender="stranger@example.net"))
+    mailflow(home, "run", "--once")
+    rules = home / "rules" / "30-local.yaml"
+    rules.write_text(
+        "rules:\n  - name: expo-registration\n    order: 1\n    intent: registration\n    when:\n      subject: 展会\n",
+        encoding="utf-8",
+    )
+    result = mailflow(home, "reprocess", "--held")
+    assert "held -> processed" in result.stdout
+    (item,) = json.loads(mailflow(home, "inbox", "list", "--json").stdout)
+    assert (item["state"], item["intent"]) == ("processed", "registration")
+    missing = mailflow(home, "reprocess", "999", check=False)
+    assert missing.returncode == 1 and "no such message" in missing.stderr
+
+
+def test_rules_test_explains_the_match_and_the_misses(home: Path) -> None:
+    eml = home / "sample.eml"
+    eml.write_bytes(
+        make_mail(
+            subject="【技术】五轴联动数控机床",
+            attachments=[("IMG_0012.jpg", make_jpeg(width=640, height=480), "image/jpeg")],
+        )
+    )
+    out = mailflow(home, "rules", "test", str(eml)).stdout
+    assert "✓ submission-technology -> submission/technology" in out
+    assert "✗ registration -> registration" in out and "matches none of" in out
+    assert "intent: submission, category technology" in out
+    assert "照片 IMG_0012.jpg 为 640×480,低于 800×600 的要求" in out
+
+
+def test_sigterm_finishes_cleanly(home: Path) -> None:
+    deliver(home / "var" / "Maildir", make_mail())
+    env = {k: v for k, v in os.environ.items() if k != "MAILFLOW_CONFIG"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mailflow", "run"], cwd=home, env=env, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not list((home / "var" / "Maildir" / ".Processed" / "cur").iterdir()):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0
+    items = json.loads(mailflow(home, "inbox", "list", "--json").stdout)
+    assert [i["state"] for i in items] == ["held"]  # the sender is not registered in this fresh setup

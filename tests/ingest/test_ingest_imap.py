@@ -1,0 +1,237 @@
+"""Ingest from a real IMAP server on 127.0.0.1 (Dovecot where installed, pymap otherwise).
+
+GIVEN mail appended to the server WHEN the daemon passes THEN each message is archived,
+processed once, and moved or flagged only after its commit.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from builders import add_liaison, make_app, make_mail
+from sqlmodel import select
+
+from mailflow.app import App
+from mailflow.daemon import Daemon
+from mailflow.errors import SourceDropped
+from mailflow.store import FolderState, InboundMessage
+
+PASSWORD_ENV = "MAILFLOW_TEST_IMAP_PASSWORD"
+
+
+def imap_source(server: Any, **overrides: Any) -> dict[str, Any]:
+    source = {
+        "name": "box",
+        "kind": "imap",
+        "host": server.host,
+        "port": server.port,
+        "security": "none",
+        "user": server.user,
+        "password_env": PASSWORD_ENV,
+        "folders": ["INBOX"],
+        "idle": True,
+        "poll_interval": 5,
+        "timeout": 10,
+        "start_from": "all",
+    }
+    source.update(overrides)
+    return source
+
+
+@pytest.fixture
+def box(imap_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv(PASSWORD_ENV, imap_server.password)
+    return imap_server
+
+
+def new_app(tmp_path: Path, server: Any, **source: Any) -> App:
+    app = make_app(tmp_path, sources=[imap_source(server, **source)])
+    add_liaison(app)
+    return app
+
+
+@pytest.fixture
+def app(tmp_path: Path, box: Any) -> Iterator[App]:
+    application = new_app(tmp_path, box)
+    yield application
+    application.close()
+
+
+def rows(app: App) -> list[InboundMessage]:
+    with app.store.session() as session:
+        return list(session.exec(select(InboundMessage).order_by(InboundMessage.id)).all())
+
+
+def submission(n: int) -> bytes:
+    return make_mail(subject=f"【报送】第{n}期工作动态", message_id=f"<sub-{n}@hongda-machinery.cn>")
+
+
+def test_appended_message_is_processed_then_moved_without_being_marked_seen(app: App, box: Any) -> None:
+    box.append(submission(1))
+    report = Daemon(app).run_once()
+    assert report.errors == [] and report.processed == 1
+    (row,) = rows(app)
+    assert (row.state, row.intent, row.server_marked) == ("processed", "submission", True)
+    assert box.uids("INBOX") == []
+    (moved,) = box.uids("Processed")
+    assert "\\Seen" not in box.flags(moved, "Processed"), "bodies are fetched with BODY.PEEK"
+    assert box.fetch_raw(moved, "Processed") == app.raw.get(row.sha256)
+
+
+def test_flag_mode_leaves_mail_in_place_and_never_processes_it_twice(tmp_path: Path, box: Any) -> None:
+    app = new_app(tmp_path, box, after_processing={"action": "flag", "flag": "$MailflowDone"})
+    box.append(submission(1))
+    box.append(submission(2))
+    daemon = Daemon(app)
+    assert daemon.run_once().processed == 2
+    assert daemon.run_once().processed == 0
+    uids = box.uids("INBOX")
+    assert len(uids) == 2 and all("$MailflowDone" in box.flags(u, "INBOX") for u in uids)
+    assert [r.state for r in rows(app)] == ["processed", "processed"]
+    app.close()
+
+
+def test_safe_first_run_records_older_mail_as_skipped_and_leaves_it_alone(tmp_path: Path, box: Any) -> None:
+    box.append(submission(1))
+    box.append(submission(2))
+    app = new_app(tmp_path, box, start_from="first_start")
+    daemon = Daemon(app)
+    report = daemon.run_once()
+    assert (report.ingest.skipped, report.processed) == (2, 0)
+    assert [r.state for r in rows(app)] == ["skipped", "skipped"]
+    assert all(r.headers_only for r in rows(app)), "old mail is recorded from its header only"
+    assert len(box.uids("INBOX")) == 2, "the secretariat's old mail is not touched"
+    box.append(submission(3))
+    assert daemon.run_once().processed == 1
+    assert [r.state for r in rows(app)] == ["skipped", "skipped", "processed"]
+    assert len(box.uids("INBOX")) == 2
+    app.close()
+
+
+def test_start_from_a_date_skips_mail_that_arrived_before_it(tmp_path: Path, box: Any) -> None:
+    box.append(submission(1), date=datetime(2026, 10, 30, 12, 0, tzinfo=UTC))
+    box.append(submission(2), date=datetime(2026, 11, 2, 12, 0, tzinfo=UTC))
+    app = new_app(tmp_path, box, start_from=date(2026, 11, 1).isoformat())
+    Daemon(app).run_once()
+    assert [r.state for r in rows(app)] == ["skipped", "processed"]
+    app.close()
+
+
+def test_uidvalidity_change_resyncs_without_processing_again(tmp_path: Path, box: Any) -> None:
+    app = new_app(tmp_path, box, after_processing={"action": "none"})
+    for n in range(3):
+        box.append(submission(n))
+    daemon = Daemon(app)
+    assert daemon.run_once().processed == 3
+    old = box.uidvalidity("INBOX")
+    box.reset_uidvalidity("INBOX")
+    assert box.uidvalidity("INBOX") != old
+    box.append(submission(99))
+    report = daemon.run_once()
+    assert (report.ingest.duplicates, report.processed) == (3, 1)
+    states = [r.state for r in rows(app)]
+    assert states.count("processed") == 4 and states.count("ignored") == 3
+    with app.store.session() as session:
+        (folder,) = session.exec(select(FolderState)).all()
+    assert folder.uidvalidity == box.uidvalidity("INBOX")
+    app.close()
+
+
+def test_reconnects_after_the_server_drops_the_connection(app: App, box: Any) -> None:
+    daemon = Daemon(app)
+    box.append(submission(1))
+    assert daemon.run_once().processed == 1
+    box.drop_connections()
+    box.append(submission(2))
+    report = daemon.run_once()
+    assert report.errors == [] and report.processed == 1
+    assert [r.state for r in rows(app)] == ["processed", "processed"]
+
+
+class MarkFailsOnce:
+    """Wraps the real source to inject one fault a real server cannot be told to produce:
+    the connection dies right after the local commit and before the MOVE."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.failed = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def mark(self, folder: str, uids: Any) -> None:
+        if not self.failed:
+            self.failed = True
+            self.inner.close()
+            raise SourceDropped("injected: connection lost before MOVE")
+        self.inner.mark(folder, uids)
+
+
+def test_crash_between_commit_and_move_neither_loses_nor_repeats(app: App, box: Any) -> None:
+    source, archiver = app.sources[0]
+    app.sources[0] = (MarkFailsOnce(source), archiver)  # type: ignore[assignment]
+    box.append(submission(1))
+    daemon = Daemon(app)
+    report = daemon.run_once()
+    assert report.processed == 1, "the committed message is processed even though the move failed"
+    (row,) = rows(app)
+    assert row.server_marked is False and box.uids("INBOX") != []
+    report = daemon.run_once()
+    (row,) = rows(app)
+    assert (report.processed, row.server_marked) == (0, True)
+    assert box.uids("INBOX") == [] and len(box.uids("Processed")) == 1
+
+
+def test_message_too_large_to_fetch_is_archived_as_headers_and_held(tmp_path: Path, box: Any) -> None:
+    app = make_app(tmp_path, sources=[imap_source(box)], limits={"max_fetch_mb": 0.01})
+    add_liaison(app)
+    box.append(make_mail(attachments=[("big.pdf", b"%PDF-1.4\n" + b"x" * 50_000, "application/pdf")]))
+    Daemon(app).run_once()
+    (row,) = rows(app)
+    assert (row.state, row.headers_only, row.reasons[0]["code"]) == ("held", True, "too_large")
+    kept = app.raw.get(row.sha256)
+    assert b"Message-ID:" in kept and b"%PDF" not in kept
+    app.close()
+
+
+def test_idle_picks_up_new_mail_without_waiting_for_the_poll(tmp_path: Path, box: Any) -> None:
+    app = new_app(tmp_path, box, poll_interval=600)
+    daemon = Daemon(app)
+    daemon.run_once()
+    arrived = threading.Event()
+
+    def watch() -> None:
+        daemon.run_forever()
+
+    def processed() -> bool:
+        return any(r.state == "processed" for r in rows(app))
+
+    worker = threading.Thread(target=watch, daemon=True)
+    worker.start()
+    try:
+        box.append(submission(7))
+        # IDLE wakes within about a second on Dovecot (it waits 0.5 s on purpose); the poll
+        # interval is ten minutes, so only IDLE can make this pass in time.
+        for _ in range(200):
+            if processed():
+                arrived.set()
+                break
+            worker.join(0.1)
+        assert arrived.is_set()
+    finally:
+        daemon.request_stop()
+        worker.join(10)
+    assert not worker.is_alive(), "a stop request ends IDLE promptly"
+    app.close()
+
+
+def test_poll_mode_without_idle(tmp_path: Path, box: Any) -> None:
+    app = new_app(tmp_path, box, idle=False)
+    box.append(submission(1))
+    assert Daemon(app).run_once().processed == 1
+    app.close()

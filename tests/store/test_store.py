@@ -1,0 +1,99 @@
+"""The store on SQLite and, when MAILFLOW_TEST_PG_URL is given, on PostgreSQL: same code, same answers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from builders import add_liaison, deliver, make_app, make_mail
+from sqlalchemy import inspect
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from mailflow.daemon import Daemon
+from mailflow.store import InboundMessage, Store, Submission
+from mailflow.store.db import schema_status
+from mailflow.workflows.references import next_reference
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+def test_migrations_build_the_schema_from_nothing(db_url: str) -> None:
+    store = Store.open(db_url)
+    current, head = schema_status(store.engine)
+    assert current == head == "0001"
+    tables = set(inspect(store.engine).get_table_names())
+    assert {"inbound_message", "attachment", "unit", "liaison", "submission", "folder_state"} <= tables
+    Store.open(db_url).close()  # a second start finds the schema current and changes nothing
+    store.close()
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'w.db'}")
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    store.close()
+
+
+def test_one_mailbox_location_holds_one_message(db_url: str) -> None:
+    store = Store.open(db_url)
+    row = {"source": "box", "folder": "INBOX", "uidvalidity": 7, "uid": "42", "sha256": "a" * 64}
+    with store.session() as session:
+        session.add(InboundMessage(**row))
+    with pytest.raises(IntegrityError), store.session() as session:
+        session.add(InboundMessage(**{**row, "sha256": "b" * 64}))
+    store.close()
+
+
+def test_chinese_text_reasons_and_aware_times_round_trip(db_url: str) -> None:
+    store = Store.open(db_url)
+    when = datetime(2026, 11, 24, 1, 2, 3, tzinfo=UTC)
+    reasons = [{"code": "photo_too_small", "zh": "照片 现场.jpg 为 640×480,低于 800×600 的要求"}]
+    with store.session() as session:
+        session.add(
+            InboundMessage(
+                source="s",
+                folder="收件箱",
+                uid="1",
+                sha256="c" * 64,
+                subject="【报送】测试",
+                reasons=reasons,
+                received_at=when,
+            )
+        )
+    with store.session() as session:
+        got = session.exec(select(InboundMessage)).one()
+    assert (got.folder, got.subject, got.reasons) == ("收件箱", "【报送】测试", reasons)
+    assert got.received_at == when and got.received_at.tzinfo is not None
+    store.close()
+
+
+def test_reference_numbers_are_per_year_in_the_chamber_zone(db_url: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    store = Store.open(db_url)
+    shanghai = ZoneInfo("Asia/Shanghai")
+    # 2026-12-31 17:00 UTC is already 2027-01-01 01:00 in Shanghai.
+    late = datetime(2026, 12, 31, 17, 0, tzinfo=UTC)
+    with store.session() as session:
+        first = next_reference(session, "BS", datetime(2026, 6, 1, tzinfo=UTC), shanghai)
+        second = next_reference(session, "BS", datetime(2026, 6, 2, tzinfo=UTC), shanghai)
+        new_year = next_reference(session, "BS", late, shanghai)
+    assert (first, second, new_year) == ("BS-2026-0001", "BS-2026-0002", "BS-2027-0001")
+    store.close()
+
+
+def test_the_pipeline_runs_the_same_on_this_database(db_url: str, tmp_path: Path) -> None:
+    app = make_app(tmp_path, database={"url": db_url})
+    add_liaison(app)
+    deliver(tmp_path / "Maildir", make_mail())
+    assert Daemon(app).run_once().processed == 1
+    with app.store.session() as session:
+        assert session.exec(select(Submission.reference)).one() == "BS-2026-0001"
+    app.close()
