@@ -138,7 +138,7 @@ class Archiver:
                     InboundMessage.source == source.name,
                     InboundMessage.folder == folder,
                     InboundMessage.uidvalidity == uidvalidity,
-                    InboundMessage.server_marked == False,
+                    col(InboundMessage.server_marked).is_(False),
                     InboundMessage.state != InboundState.SKIPPED,
                 )
             ).all()

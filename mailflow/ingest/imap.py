@@ -90,7 +90,8 @@ class ImapSource:
             raise SourceDropped(f"{self.describe()}: cannot connect: {exc}") from exc
         self._box = box
         self._selected = None
-        self._send_id()
+        self._call(self._refresh_capabilities)
+        self._call(self._send_id)
         if self.action == "move":
             self._call(lambda: self._ensure_folder(self.target))
 
@@ -106,6 +107,14 @@ class ImapSource:
                 box.client.shutdown()
             except Exception:  # noqa: BLE001
                 pass
+
+    def _refresh_capabilities(self) -> None:
+        # imaplib keeps the capabilities from before login; many servers (pymap, some
+        # hosted ones) announce IDLE, MOVE or ID only once the user is authenticated.
+        client = self._require().client
+        typ, data = client.capability()
+        if typ == "OK" and data and isinstance(data[-1], bytes):
+            client.capabilities = tuple(data[-1].decode("ascii", "replace").upper().split())
 
     def _send_id(self) -> None:
         # NetEase 163/126 refuse SELECT until the client has identified itself (RFC 2971).
@@ -171,7 +180,11 @@ class ImapSource:
 
     def pending(self, folder: str, after_uid: int) -> list[str]:
         def run() -> list[str]:
-            typ, data = self._in(folder).uid("SEARCH", f"UID {after_uid + 1}:*")
+            client = self._in(folder)
+            # This SEARCH sees everything that has arrived so far; an EXISTS noted after it
+            # (during a FETCH or a MOVE) means new mail that wait() must not sleep through.
+            _forget_arrivals(client)
+            typ, data = client.uid("SEARCH", f"UID {after_uid + 1}:*")
             _ok(typ, data, "SEARCH")
             uids = sorted({int(u) for u in b" ".join(d for d in data if d).split()})
             # "n:*" always matches the highest UID, even when it is below n.
@@ -240,6 +253,8 @@ class ImapSource:
         if not idle:
             _sleep(timeout, should_stop)
             return
+        if self._selected == self.folders[0] and _forget_arrivals(box.client):
+            return  # mail arrived after our last SEARCH; IDLE would not announce it again
         self._in(self.folders[0])
         limit = min(timeout, IDLE_MAX_SECONDS)
 
@@ -253,12 +268,38 @@ class ImapSource:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break
-                    if box.idle.poll(timeout=min(1.0, left)):
+                    # An EXISTS that came with the IDLE continuation is already read into
+                    # imaplib's untagged responses or its buffer, where select() cannot see it.
+                    if _forget_arrivals(box.client) or _buffered(box.client):
+                        break
+                    responses = box.idle.poll(timeout=min(1.0, left))
+                    if responses:
+                        log.debug("IDLE woke", extra={"source": self.name, "responses": responses[:5]})
                         break
             finally:
                 box.idle.stop()
 
         self._call(run)
+
+
+def _forget_arrivals(client: imaplib.IMAP4) -> bool:
+    """Drop the EXISTS/RECENT notices imaplib collected; say whether there were any."""
+    seen = client.untagged_responses.pop("EXISTS", None)
+    client.untagged_responses.pop("RECENT", None)
+    return bool(seen)
+
+
+def _buffered(client: imaplib.IMAP4) -> bool:
+    """Whether server data waits in imaplib's read buffer (peek without blocking)."""
+    sock = client.sock
+    old = sock.gettimeout()
+    sock.settimeout(0)
+    try:
+        return bool(client.file.peek(1))  # type: ignore[attr-defined]
+    except (BlockingIOError, OSError):
+        return False
+    finally:
+        sock.settimeout(old)
 
 
 def _sleep(seconds: float, should_stop: StopCheck) -> None:
