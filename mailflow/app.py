@@ -15,7 +15,8 @@ from mailflow.ingest.imap import ImapSource
 from mailflow.ingest.maildir import MaildirSource
 from mailflow.ingest.source import MailSource
 from mailflow.parse import ParseLimits
-from mailflow.pipeline import Pipeline, PipelineSettings
+from mailflow.pipeline import Pipeline
+from mailflow.steps import PipelineSettings
 from mailflow.store import BlobStore, Store
 
 MB = 1024 * 1024
@@ -44,7 +45,8 @@ def build_app(settings: Settings, *, clock: Clock | None = None, rules: RuleSet 
     data = settings.data_dir
     fsync = settings.daemon.fsync
     raw = BlobStore(data / "raw", suffix=".eml", fsync=fsync)
-    attachments = BlobStore(data / "attachments", fsync=fsync)
+    # Attachments can always be cut again from the raw mail, which is what must be durable.
+    attachments = BlobStore(data / "attachments", fsync=False)
     pipeline = Pipeline(store, raw, attachments, rules, pipeline_settings(settings), clock)
     sources = [(make_source(s, settings), make_archiver(s, settings, store, raw, clock)) for s in settings.sources]
     return App(settings, store, rules, raw, pipeline, sources, clock)

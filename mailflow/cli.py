@@ -214,7 +214,8 @@ def run(
             report = daemon.run_once(progress=bar)
         ing = report.ingest
         out.print(
-            f"archived {ing.archived}, skipped {ing.skipped}, duplicates {ing.duplicates}, processed {report.processed}"
+            f"archived {ing.archived}, skipped {ing.skipped}, duplicates {ing.duplicates} in {report.ingest_seconds:.1f} s; "
+            f"processed {report.processed} in {report.pipeline_seconds:.1f} s"
         )
         for error in report.errors:
             err.print(f"[red]error:[/] {error}", highlight=False)

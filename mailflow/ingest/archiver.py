@@ -14,13 +14,14 @@ by Message-ID and content hash, and what is already there is not processed again
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, tzinfo
 from email.parser import BytesHeaderParser
 from email.policy import compat32
+from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import Table, insert, or_, update
 from sqlmodel import Session, col, select
 
 from mailflow.clock import Clock
@@ -29,6 +30,7 @@ from mailflow.reasons import Reason
 from mailflow.store import BlobStore, FolderState, InboundMessage, InboundState, Store
 
 log = logging.getLogger("mailflow.ingest")
+INBOUND: Table = InboundMessage.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -73,14 +75,14 @@ class Archiver:
         self.max_fetch_bytes = max_fetch_bytes
         self.batch_size = batch_size
 
-    def poll(self, source: MailSource) -> PassReport:
-        """One pass over every watched folder of `source`."""
+    def poll(self, source: MailSource, on_batch: Callable[[], None] = lambda: None) -> PassReport:
+        """One pass over every watched folder of `source`; `on_batch` runs after each batch commits."""
         report = PassReport()
         for folder in source.folders:
-            report.add(self._folder(source, folder))
+            report.add(self._folder(source, folder, on_batch))
         return report
 
-    def _folder(self, source: MailSource, folder: str) -> PassReport:
+    def _folder(self, source: MailSource, folder: str, on_batch: Callable[[], None]) -> PassReport:
         report = PassReport(folders=[folder])
         info = source.select(folder)
         state = self._folder_state(source, folder, info.uidvalidity, info.uidnext)
@@ -91,6 +93,7 @@ class Archiver:
         for start in range(0, len(candidates), self.batch_size):
             metas = source.meta(folder, candidates[start : start + self.batch_size])
             self._batch(source, folder, state, metas, report)
+            on_batch()
         with self.store.session() as session:
             row = session.get(FolderState, state.id)
             if row is not None:
@@ -178,20 +181,39 @@ class Archiver:
         # Bytes first, durable, then the rows: a row never points at a file that is not there.
         digests = {uid: self.raw.put(f.raw) for uid, f in fetched.items()}
         to_mark: list[str] = []
+        ids = {uid: header_message_id(f.raw) for uid, f in fetched.items()}
         with self.store.session() as session:
+            known = self._known(session, ids.values(), digests.values())
+            pending: dict[str, str] = {}  # key -> uid of a row of this batch not yet inserted
+            values: list[dict[str, Any]] = []
             for uid in (m.uid for m in metas if m.uid in fetched):
-                row = self._row(session, source.name, folder, state, fetched[uid], by_uid[uid], digests[uid])
+                row = self._row(state, source.name, folder, fetched[uid], by_uid[uid], digests[uid], ids[uid])
+                keys = [digests[uid]] + ([f"<{ids[uid]}>"] if ids[uid] else [])
+                original = next((known[k] for k in keys if k in known), None)
+                twin = next((pending[k] for k in keys if k in pending), None)
+                if original is None and twin is not None:
+                    # Two copies in one batch (rare): the first is the original; insert it now.
+                    self._insert(session, values)
+                    values = []
+                    original = self._id_at(session, source.name, folder, state.uidvalidity, twin)
+                if original is not None:
+                    row["duplicate_of"] = original
+                    row["state"] = InboundState.IGNORED
+                    row["reasons"] = [Reason("duplicate", {"original": original}).to_json()]
+                else:
+                    pending.update(dict.fromkeys(keys, uid))
                 if uid in skipped:
-                    row.state = InboundState.SKIPPED
-                    row.reasons = [Reason("skipped_first_run").to_json()]
+                    row["state"] = InboundState.SKIPPED
+                    row["reasons"] = [Reason("skipped_first_run").to_json()]
                     report.skipped += 1
-                elif row.duplicate_of is not None:
+                elif original is not None:
                     report.duplicates += 1
                 else:
                     report.archived += 1
-                if row.state != InboundState.SKIPPED:
+                if row["state"] != InboundState.SKIPPED:
                     to_mark.append(uid)
-                session.add(row)
+                values.append(row)
+            self._insert(session, values)
             if source.uses_uid_order and fetched:
                 folder_row = session.get(FolderState, state.id)
                 assert folder_row is not None
@@ -202,44 +224,67 @@ class Archiver:
 
     def _row(
         self,
-        session: Session,
+        state: FolderState,
         source: str,
         folder: str,
-        state: FolderState,
         fetched: Fetched,
         meta: MessageMeta,
         digest: str,
-    ) -> InboundMessage:
-        message_id = header_message_id(fetched.raw)
-        row = InboundMessage(
-            source=source,
-            folder=folder,
-            uidvalidity=state.uidvalidity,
-            uid=fetched.uid,
-            sha256=digest,
-            size=meta.size or len(fetched.raw),
-            headers_only=fetched.headers_only,
-            message_id=message_id,
-            received_at=meta.received_at,
-            archived_at=self.clock.now(),
-        )
-        original = self._same_message(session, message_id, digest)
-        if original is not None:
-            row.duplicate_of = original
-            row.state = InboundState.IGNORED
-            row.reasons = [Reason("duplicate", {"original": original}).to_json()]
-        return row
+        message_id: str | None,
+    ) -> dict[str, Any]:
+        return {
+            "source": source,
+            "folder": folder,
+            "uidvalidity": state.uidvalidity,
+            "uid": fetched.uid,
+            "sha256": digest,
+            "size": meta.size or len(fetched.raw),
+            "headers_only": fetched.headers_only,
+            "message_id": message_id,
+            "received_at": meta.received_at,
+            "archived_at": self.clock.now(),
+            "state": InboundState.ARCHIVED,
+            "reasons": [],
+            "attempts": 0,
+            "server_marked": False,
+            "duplicate_of": None,
+        }
 
     @staticmethod
-    def _same_message(session: Session, message_id: str | None, digest: str) -> int | None:
-        match = col(InboundMessage.sha256) == digest
-        if message_id:
-            match = or_(match, col(InboundMessage.message_id) == message_id)
-        found = session.exec(
-            select(InboundMessage.id)
-            .where(match, col(InboundMessage.duplicate_of).is_(None))
-            .order_by(col(InboundMessage.id))
-        ).first()
+    def _insert(session: Session, values: list[dict[str, Any]]) -> None:
+        # One executemany through Core: building ORM objects costs more than the insert.
+        if values:
+            session.execute(insert(INBOUND), values)
+
+    @staticmethod
+    def _id_at(session: Session, source: str, folder: str, uidvalidity: int, uid: str) -> int | None:
+        return session.execute(
+            select(INBOUND.c.id).where(
+                INBOUND.c.source == source,
+                INBOUND.c.folder == folder,
+                INBOUND.c.uidvalidity == uidvalidity,
+                INBOUND.c.uid == uid,
+            )
+        ).scalar()
+
+    @staticmethod
+    def _known(session: Session, message_ids: Iterable[str | None], digests: Iterable[str]) -> dict[str, int]:
+        """Messages already stored with one of these hashes or Message-IDs: key -> original id.
+
+        Keys are the sha256, or the Message-ID in angle brackets (a hash never has them).
+        """
+        ids = sorted({m for m in message_ids if m})
+        hashes = sorted(set(digests))
+        found: dict[str, int] = {}
+        query = select(InboundMessage.id, InboundMessage.sha256, InboundMessage.message_id).where(
+            col(InboundMessage.duplicate_of).is_(None),
+            or_(col(InboundMessage.sha256).in_(hashes), col(InboundMessage.message_id).in_(ids)),
+        )
+        for row_id, digest, message_id in session.exec(query.order_by(col(InboundMessage.id).desc())).all():
+            # Descending, so that the oldest row wins when several match.
+            found[digest] = row_id or 0
+            if message_id:
+                found[f"<{message_id}>"] = row_id or 0
         return found
 
     def _before_start(self, state: FolderState, meta: MessageMeta) -> bool:
@@ -258,16 +303,16 @@ class Archiver:
             return 0
         source.mark(folder, uids)
         with self.store.session() as session:
-            rows = session.exec(
-                select(InboundMessage).where(
-                    InboundMessage.source == source.name,
-                    InboundMessage.folder == folder,
-                    InboundMessage.uidvalidity == uidvalidity,
-                    col(InboundMessage.uid).in_(uids),
+            session.execute(
+                update(INBOUND)
+                .where(
+                    INBOUND.c.source == source.name,
+                    INBOUND.c.folder == folder,
+                    INBOUND.c.uidvalidity == uidvalidity,
+                    INBOUND.c.uid.in_(uids),
                 )
-            ).all()
-            for row in rows:
-                row.server_marked = True
+                .values(server_marked=True)
+            )
         return len(uids)
 
 

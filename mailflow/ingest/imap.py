@@ -253,9 +253,13 @@ class ImapSource:
         if not idle:
             _sleep(timeout, should_stop)
             return
-        if self._selected == self.folders[0] and _forget_arrivals(box.client):
-            return  # mail arrived after our last SEARCH; IDLE would not announce it again
         self._in(self.folders[0])
+        # Mail that arrived since our last SEARCH may already have been announced (and
+        # some servers, pymap among them, do not announce it again when IDLE starts): a
+        # NOOP collects any such notice, and we go round again instead of idling.
+        self._call(box.client.noop)
+        if _forget_arrivals(box.client):
+            return
         limit = min(timeout, IDLE_MAX_SECONDS)
 
         def run() -> None:
@@ -295,7 +299,7 @@ def _buffered(client: imaplib.IMAP4) -> bool:
     old = sock.gettimeout()
     sock.settimeout(0)
     try:
-        return bool(client.file.peek(1))  # type: ignore[attr-defined]
+        return bool(client.file.peek(1))  # type: ignore[union-attr]
     except (BlockingIOError, OSError):
         return False
     finally:

@@ -20,6 +20,7 @@ class BlobStore:
         self.root = root
         self.suffix = suffix
         self.fsync = fsync
+        self._made: set[Path] = set()  # fan-out folders known to exist: no mkdir per write
 
     def path(self, digest: str) -> Path:
         return self.root / digest[:2] / f"{digest}{self.suffix}"
@@ -31,7 +32,9 @@ class BlobStore:
         if target.exists():
             return digest
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.parent not in self._made:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self._made.add(target.parent)
             tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
             with open(tmp, "wb") as fh:
                 fh.write(data)

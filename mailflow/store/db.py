@@ -35,11 +35,21 @@ def make_engine(url: str, *, synchronous: str = "FULL") -> Engine:
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # Let SQLAlchemy, not the driver, decide where transactions begin (so that
+            # SAVEPOINTs work), and begin each with BEGIN IMMEDIATE below.
+            dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute(f"PRAGMA synchronous={synchronous}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            # The archiver and the pipeline write from two threads. A transaction that
+            # starts as a reader and later writes cannot wait for the other writer in WAL
+            # mode (SQLITE_BUSY at once); taking the write lock up front lets it wait.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True)

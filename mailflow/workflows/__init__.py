@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from mailflow.workflows import registration, submission
 
 if TYPE_CHECKING:
-    from mailflow.pipeline import Context
+    from mailflow.steps import Context
 
 Handler = Callable[["Context"], None]
 

@@ -8,7 +8,7 @@ from mailflow.store import Registration
 from mailflow.workflows.references import next_reference
 
 if TYPE_CHECKING:
-    from mailflow.pipeline import Context
+    from mailflow.steps import Context
 
 PREFIXES = {"registration": "DJ", "liaison_change": "BG"}  # 登记, 变更
 
@@ -24,7 +24,7 @@ def handle(ctx: Context) -> None:
             kind=kind,
             email=ctx.row.sender or "",
             name=mail.from_.name if mail.from_ else "",
-            unit_id=ctx.unit.id if ctx.unit else None,
+            unit_id=ctx.row.unit_id,
             created_at=ctx.now,
         )
     )

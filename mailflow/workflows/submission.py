@@ -8,7 +8,7 @@ from mailflow.store import Submission
 from mailflow.workflows.references import next_reference
 
 if TYPE_CHECKING:
-    from mailflow.pipeline import Context
+    from mailflow.steps import Context
 
 PREFIX = "BS"  # 报送
 
@@ -20,8 +20,8 @@ def handle(ctx: Context) -> None:
         Submission(
             reference=reference,
             inbound_id=ctx.row.id or 0,
-            unit_id=ctx.unit.id if ctx.unit else None,
-            liaison_id=ctx.liaison.id if ctx.liaison else None,
+            unit_id=ctx.row.unit_id,
+            liaison_id=ctx.row.liaison_id,
             category=ctx.row.category,
             title=mail.subject[:500],
             text=mail.text,

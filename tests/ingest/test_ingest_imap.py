@@ -142,6 +142,16 @@ def test_uidvalidity_change_resyncs_without_processing_again(tmp_path: Path, box
     app.close()
 
 
+def test_a_single_drop_before_the_move_is_mended_in_the_same_pass(app: App, box: Any) -> None:
+    source, archiver = app.sources[0]
+    app.sources[0] = (MarkFails(source, times=1), archiver)  # type: ignore[assignment]
+    box.append(submission(1))
+    report = Daemon(app).run_once()
+    (row,) = rows(app)
+    assert (report.errors, report.processed, row.server_marked) == ([], 1, True)
+    assert box.uids("INBOX") == [] and len(box.uids("Processed")) == 1
+
+
 def test_reconnects_after_the_server_drops_the_connection(app: App, box: Any) -> None:
     daemon = Daemon(app)
     box.append(submission(1))
@@ -153,20 +163,20 @@ def test_reconnects_after_the_server_drops_the_connection(app: App, box: Any) ->
     assert [r.state for r in rows(app)] == ["processed", "processed"]
 
 
-class MarkFailsOnce:
-    """Wraps the real source to inject one fault a real server cannot be told to produce:
-    the connection dies right after the local commit and before the MOVE."""
+class MarkFails:
+    """Wraps the real source to inject a fault a real server cannot be told to produce on cue:
+    the connection dies right after the local commit and before the MOVE, `times` times."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, times: int) -> None:
         self.inner = inner
-        self.failed = False
+        self.left = times
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
     def mark(self, folder: str, uids: Any) -> None:
-        if not self.failed:
-            self.failed = True
+        if self.left:
+            self.left -= 1
             self.inner.close()
             raise SourceDropped("injected: connection lost before MOVE")
         self.inner.mark(folder, uids)
@@ -174,11 +184,12 @@ class MarkFailsOnce:
 
 def test_crash_between_commit_and_move_neither_loses_nor_repeats(app: App, box: Any) -> None:
     source, archiver = app.sources[0]
-    app.sources[0] = (MarkFailsOnce(source), archiver)  # type: ignore[assignment]
+    # Two failures: the pass's own immediate reconnect fails too, so the outage lasts past it.
+    app.sources[0] = (MarkFails(source, times=2), archiver)  # type: ignore[assignment]
     box.append(submission(1))
     daemon = Daemon(app)
     report = daemon.run_once()
-    assert report.processed == 1, "the committed message is processed even though the move failed"
+    assert report.errors and report.processed == 1, "the committed message is processed though the move failed"
     (row,) = rows(app)
     assert row.server_marked is False and box.uids("INBOX") != []
     report = daemon.run_once()

@@ -164,3 +164,54 @@ def test_reprocess_after_the_rules_change(app: App, tmp_path: Path) -> None:
     app.pipeline.rules = load_rules(rules)
     assert app.pipeline.reprocess(row.id) == "processed"
     assert only(app).rule == "greeting"
+
+
+def test_an_error_in_one_message_undoes_only_that_message(
+    app: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN a workflow that fails half-way (a bug), WHEN a batch runs, THEN the failing message is
+    failed with nothing it wrote kept, and the messages around it are processed normally."""
+    from mailflow import workflows
+
+    def broken(ctx) -> None:  # type: ignore[no-untyped-def]
+        workflows.submission.handle(ctx)  # writes a Submission row ...
+        raise RuntimeError("bug in the rsvp workflow")  # ... then fails
+
+    monkeypatch.setitem(workflows.HANDLERS, "rsvp", broken)
+    maildir = tmp_path / "Maildir"
+    deliver(maildir, make_mail(subject="【报送】一", message_id="<1@x>"))
+    deliver(maildir, make_mail(subject="【回执】参会", message_id="<2@x>"))
+    deliver(maildir, make_mail(subject="【报送】三", message_id="<3@x>"))
+    run_pass(app)
+    by_subject = {r.subject: r for r in messages(app)}
+    assert by_subject["【回执】参会"].state == "failed"
+    assert "bug in the rsvp workflow" in by_subject["【回执】参会"].reasons[0]["en"]
+    assert by_subject["【报送】一"].state == by_subject["【报送】三"].state == "processed"
+    with app.store.session() as session:
+        refs = sorted(s.reference for s in session.exec(select(Submission)).all())
+        inbound = {s.inbound_id for s in session.exec(select(Submission)).all()}
+    assert by_subject["【回执】参会"].id not in inbound
+    assert len(refs) == 2
+
+
+def test_a_message_that_kills_the_process_fails_alone(app: App, tmp_path: Path) -> None:
+    """GIVEN a batch that was claimed and never finished (the process died) WHEN the pipeline
+    runs again THEN its messages are retried one by one, and only the one that keeps dying is failed."""
+    maildir = tmp_path / "Maildir"
+    for n in range(3):
+        deliver(maildir, make_mail(subject=f"【报送】{n}", message_id=f"<k{n}@x>"))
+    source, archiver = app.sources[0]
+    archiver.poll(source)
+    ids = [row.id for row in app.pipeline._claim()]  # the claim commits; then the process "dies"
+    assert len(ids) == 3
+    poison = ids[1]
+    for _ in range(app.settings.limits.max_attempts):
+        while True:  # each restart: claim alone, die on the poison message
+            (claimed,) = [row.id for row in app.pipeline._claim()] or (None,)
+            if claimed is None or claimed == poison:
+                break
+            app.pipeline.process(claimed)
+    assert app.pipeline.run_pending() == 1, "the innocent message after the poison one is still done"
+    states = {r.id: r.state for r in messages(app)}
+    assert states[poison] == "failed"
+    assert [states[i] for i in ids if i != poison] == ["processed", "processed"]

@@ -1,0 +1,230 @@
+"""The steps of the pipeline, in the order of the STEPS tuple: parse -> screen -> identify ->
+classify -> validate -> act.
+
+A step either adds to the Context or returns an Outcome, which ends the run for that message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, select
+
+from mailflow.classify import Classification, Facts, RuleSet, classify
+from mailflow.errors import ParseError
+from mailflow.parse import ParsedMail, ParseLimits, parse
+from mailflow.reasons import Reason
+from mailflow.screen import auto_reply_reason, bounce_reason
+from mailflow.store import (
+    BlobStore,
+    InboundMessage,
+    InboundState,
+    Liaison,
+    LiaisonStatus,
+    StoredAttachment,
+    Unit,
+)
+from mailflow.validate import AttachmentCheck, validate_attachments
+from mailflow.workflows import HANDLERS, OPEN_TO_UNKNOWN_SENDERS
+
+@dataclass(frozen=True)
+class Outcome:
+    state: str
+    reasons: tuple[Reason, ...] = ()
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    secretariat: tuple[str, ...]
+    message_id_domain: str
+    zone: ZoneInfo
+    limits: ParseLimits
+    max_attempts: int = 3
+
+
+@dataclass(frozen=True)
+class Member:
+    """A known sender: the unit, and the liaison when the sender is one (plain values, no session)."""
+
+    unit_id: int
+    unit_name: str
+    liaison_id: int | None = None
+    liaison_name: str = ""
+
+
+class Roster:
+    """Who may write to us, by address: active liaisons and unit leaders. Read once per pass."""
+
+    def __init__(self, session: Session) -> None:
+        self.liaisons: dict[str, Member] = {}
+        self.leaders: dict[str, Member] = {}
+        units: dict[int | None, str] = {}
+        for uid, name, leader in session.exec(select(Unit.id, Unit.name, Unit.leader_email)).all():
+            units[uid] = name
+            if leader and uid is not None:
+                self.leaders.setdefault(leader.lower(), Member(uid, name))
+        query = select(Liaison.id, Liaison.unit_id, Liaison.name, Liaison.email).where(
+            Liaison.status == LiaisonStatus.ACTIVE
+        )
+        for lid, unit_id, name, email in session.exec(query).all():
+            self.liaisons[email.lower()] = Member(unit_id, units.get(unit_id, ""), lid, name)
+
+
+@dataclass
+class Context:
+    """Everything known about the message in hand; steps fill it in order."""
+
+    row: InboundMessage
+    raw: bytes
+    session: Session
+    now: datetime
+    settings: PipelineSettings
+    rules: RuleSet
+    attachments: BlobStore
+    roster: Roster
+    mail: ParsedMail | None = None
+    sender_role: str = "unknown"
+    member: Member | None = None  # the unit (and liaison) the sender speaks for
+    classification: Classification | None = None
+    checks: tuple[AttachmentCheck, ...] = ()
+    notes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def parsed(self) -> ParsedMail:
+        assert self.mail is not None, "the parse step runs first"
+        return self.mail
+
+
+class Step(Protocol):
+    name: str
+
+    def __call__(self, ctx: Context) -> Outcome | None: ...
+
+
+def _step(name: str) -> Callable[[Callable[[Context], Outcome | None]], Step]:
+    def wrap(fn: Callable[[Context], Outcome | None]) -> Step:
+        fn.name = name  # type: ignore[attr-defined]
+        return fn  # type: ignore[return-value]
+
+    return wrap
+
+
+@_step("parse")
+def parse_step(ctx: Context) -> Outcome | None:
+    row = ctx.row
+    if row.headers_only:
+        limit_mb = round(ctx.settings.limits.max_message_bytes / 1048576)
+        return Outcome(
+            InboundState.HELD, (Reason("too_large", {"size_mb": round(row.size / 1048576, 1), "limit_mb": limit_mb}),)
+        )
+    if not ctx.raw.strip():
+        return Outcome(InboundState.HELD, (Reason("empty_message"),))
+    try:
+        ctx.mail = parse(ctx.raw, ctx.settings.limits)
+    except ParseError as exc:
+        return Outcome(InboundState.HELD, (exc.reason,))
+    mail = ctx.mail
+    row.subject = mail.subject[:2000]
+    row.sender = mail.from_.email[:320] if mail.from_ and mail.from_.email else None
+    if mail.message_id and not row.message_id:
+        row.message_id = mail.message_id[:998]
+    return None
+
+
+@_step("screen")
+def screen_step(ctx: Context) -> Outcome | None:
+    # Bounces first: many carry Auto-Submitted too, and they are matched to our mail later.
+    why = bounce_reason(ctx.parsed)
+    if why:
+        ctx.row.intent = "bounce"
+        return Outcome(InboundState.IGNORED, (Reason("bounce", {"why": why}),))
+    why = auto_reply_reason(ctx.parsed)
+    if why:
+        ctx.row.intent = "auto_reply"
+        return Outcome(InboundState.IGNORED, (Reason("auto_reply", {"why": why}),))
+    return None
+
+
+@_step("identify")
+def identify_step(ctx: Context) -> Outcome | None:
+    mail = ctx.parsed
+    email = mail.from_.email if mail.from_ else ""
+    if not email or "@" not in email:
+        return Outcome(InboundState.HELD, (Reason("no_sender"),))
+    if email in ctx.settings.secretariat:
+        ctx.sender_role = "secretariat"
+    elif email in ctx.roster.liaisons:
+        ctx.sender_role, ctx.member = "liaison", ctx.roster.liaisons[email]
+    elif email in ctx.roster.leaders:
+        ctx.sender_role, ctx.member = "leader", ctx.roster.leaders[email]
+    ctx.row.sender_role = ctx.sender_role
+    ctx.row.unit_id = ctx.member.unit_id if ctx.member else None
+    ctx.row.liaison_id = ctx.member.liaison_id if ctx.member else None
+    return None
+
+
+@_step("classify")
+def classify_step(ctx: Context) -> Outcome | None:
+    domain = "@" + ctx.settings.message_id_domain.lower()
+    facts = Facts(ctx.parsed, ctx.sender_role, lambda mid: mid.lower().endswith(domain))
+    result = classify(ctx.rules.rules, facts)
+    ctx.classification = result
+    ctx.row.intent, ctx.row.category, ctx.row.rule = result.intent, result.category, result.rule
+    if result.intent in ("auto_reply", "bounce"):
+        return Outcome(InboundState.IGNORED, (Reason(result.intent, {"why": f"rule {result.rule}"}),))
+    if result.intent == "unknown":
+        return Outcome(InboundState.HELD, (Reason("unknown_intent"),))
+    if ctx.sender_role == "unknown" and result.intent not in OPEN_TO_UNKNOWN_SENDERS:
+        return Outcome(InboundState.HELD, (Reason("unknown_sender", {"email": ctx.row.sender or ""}),))
+    return None
+
+
+@_step("validate")
+def validate_step(ctx: Context) -> Outcome | None:
+    checks, message_reasons = validate_attachments(ctx.parsed.attachments, ctx.rules.policy)
+    ctx.checks = checks
+    for attachment, check in zip(ctx.parsed.attachments, checks, strict=True):
+        refused = any(r.code in ("attachment_too_large", "image_bomb") for r in check.reasons)
+        # Refused oversized content stays in the raw archive only; the rest is kept by hash.
+        digest = ctx.attachments.put(attachment.data) if not refused else ""
+        ctx.session.add(
+            StoredAttachment(
+                inbound_id=ctx.row.id or 0,
+                sha256=digest,
+                filename=check.safe_name,
+                original_name=check.filename[:1000],
+                declared_type=attachment.content_type[:255],
+                detected_type=check.detected_type,
+                size=check.size,
+                width=check.width,
+                height=check.height,
+                inline=check.inline,
+                reasons=[r.to_json() for r in check.reasons],
+            )
+        )
+    reasons = tuple(r for c in checks for r in c.reasons) + tuple(message_reasons)
+    if reasons:
+        return Outcome(InboundState.REJECTED, reasons)
+    return None
+
+
+@_step("act")
+def act_step(ctx: Context) -> Outcome | None:
+    intent = ctx.row.intent or "unknown"
+    handler = HANDLERS[intent]
+    handler(ctx)
+    return Outcome(InboundState.PROCESSED)
+
+
+STEPS: tuple[Step, ...] = (parse_step, screen_step, identify_step, classify_step, validate_step, act_step)
+
+# The steps before `act` read no database and write only into the session (no SQL), so a
+# batch runs them without holding the database's write lock; `act` is where writes start.
+PREPARE: tuple[Step, ...] = STEPS[:-1]
+WRITE: tuple[Step, ...] = STEPS[-1:]
+
+
