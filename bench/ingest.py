@@ -187,33 +187,42 @@ def prepare_mailflow(work: Path, server: ImapTestServer) -> Path:
     return config
 
 
-# Runs mailflow's CLI in a fresh interpreter and reports that process's own peak RSS
-# (VmHWM); the rusage of a child also counts the memory of the parent it was forked from.
-_PEAK = (
-    "import atexit, runpy, sys\n"
-    "def peak():\n"
-    "    for line in open('/proc/self/status'):\n"
-    "        if line.startswith('VmHWM:'): print('PEAK_KB', line.split()[1], file=sys.stderr)\n"
-    "atexit.register(peak)\n"
-    "sys.argv = ['mailflow'] + sys.argv[1:]\n"
-    "runpy.run_module('mailflow', run_name='__main__')\n"
-)
+def _rss_kb(pid: int) -> int:
+    """Memory of a process and all its descendants (the forked ingest process too), as PSS:
+    pages the fork shares with its parent are counted once, split between the two."""
+    total = 0
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            total += next((int(line.split()[1]) for line in fh if line.startswith("Pss:")), 0)
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                total += sum(_rss_kb(int(child)) for child in fh.read().split())
+    except (OSError, ValueError):
+        pass
+    return total
 
 
 def run_mailflow(config: Path, profile: Path | None = None) -> tuple[float, float, str]:
-    """(seconds, peak RSS in MB, summary line) of `mailflow run --once` in its own process."""
+    """(seconds, peak RSS in MB of mailflow's processes together, summary line) of `mailflow run --once`.
+
+    Memory is sampled every 20 ms from /proc: the rusage of a child would also count the
+    memory of this (large) process it was forked from.
+    """
     args = ["run", "--once", "--no-progress", "--config", str(config)]
-    if profile:
-        cmd = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "mailflow", *args]
-    else:
-        cmd = [sys.executable, "-c", _PEAK, *args]
+    prefix = ["-m", "cProfile", "-o", str(profile)] if profile else []
     started = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    proc = subprocess.Popen(
+        [sys.executable, *prefix, "-m", "mailflow", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, _rss_kb(proc.pid))
+        time.sleep(0.02)
     elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"mailflow failed:\n{done.stdout}\n{done.stderr[-3000:]}")
-    peak = [int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("PEAK_KB")]
-    return elapsed, (peak[0] / 1024 if peak else float("nan")), done.stdout.strip()
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"mailflow failed:\n{out}\n{err[-3000:]}")
+    return elapsed, peak / 1024, out.strip()
 
 
 def main() -> int:
@@ -256,7 +265,7 @@ def main() -> int:
     print(f"{'':10} {'messages/s':>12}")
     print(f"{'baseline':10} {base_rate:12.0f}")
     print(f"{'mailflow':10} {rate:12.0f}")
-    print(f"ratio {ratio:.2f} (target >= 0.50)   peak RSS {rss_mb:.0f} MB (target < 200 MB)")
+    print(f"ratio {ratio:.2f} (target >= 0.50)   peak memory {rss_mb:.0f} MB, PSS of all its processes (target < 200 MB)")
     ok = ratio >= 0.5 and rss_mb < 200 and left == 0 and moved == args.n
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1

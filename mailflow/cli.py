@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import shutil
@@ -204,6 +205,9 @@ def run(
 ) -> None:
     """Run the daemon (or one pass with --once). SIGTERM/SIGINT finish the message in hand, then stop."""
     with _app(config) as application:
+        # Everything made so far (modules, table metadata, rules) lives as long as the
+        # process: keep the collector from walking it again and again.
+        gc.freeze()
         daemon = Daemon(application)
         daemon.install_signal_handlers()
         if not once:
@@ -211,7 +215,7 @@ def run(
             return
         show = progress if progress is not None else err.is_terminal
         with _progress(show) as bar:
-            report = daemon.run_once(progress=bar)
+            report = daemon.run_once(progress=bar, backlog=True)
         ing = report.ingest
         out.print(
             f"archived {ing.archived}, skipped {ing.skipped}, duplicates {ing.duplicates} in {report.ingest_seconds:.1f} s; "

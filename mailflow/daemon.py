@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +19,7 @@ from sqlmodel import select
 from mailflow.app import App
 from mailflow.errors import SourceDropped, SourceError
 from mailflow.ingest.archiver import Archiver, PassReport
+from mailflow.ingest.runner import ProcessRunner, ThreadRunner
 from mailflow.ingest.source import MailSource
 from mailflow.store import FolderState
 
@@ -61,53 +60,68 @@ class Daemon:
 
     # -- one pass ------------------------------------------------------------------------
 
-    def run_once(self, progress: Callable[[], None] | None = None) -> RunReport:
+    def run_once(self, progress: Callable[[], None] | None = None, *, backlog: bool = False) -> RunReport:
         """Ingest every source and run the pipeline over everything archived.
 
-        Ingest (network and fsync: mostly waiting) runs in a thread while this thread runs
-        the pipeline (parsing: CPU) over each batch as soon as it is committed.
+        Ingest runs beside the pipeline, which takes each batch as soon as it is committed.
+        With `backlog` (a one-off pass, the first pass of the daemon) ingest runs in a
+        forked process with connections of its own, so that it does not compete with the
+        parsing for the interpreter lock; otherwise in a thread, on the open connections.
         """
         report = RunReport()
-        # Ingest blocks on the network and on fsync hundreds of times a pass; each time it
-        # returns it must win the GIL back from the parsing thread, which by default keeps
-        # it 5 ms. A shorter interval stops that convoy from setting the pace of ingest.
-        sys.setswitchinterval(0.0005)
-        archived = threading.Event()
         started = time.perf_counter()
-        ingest = threading.Thread(target=self._ingest_all, args=(report, archived.set), name="mailflow-ingest")
-        ingest.start()
-        pipeline_started = time.perf_counter()
-        while True:
-            finished = not ingest.is_alive()
-            archived.clear()
-            done = self.app.pipeline.run_pending(self.stopping, progress)
-            report.processed += done
-            if self._stop or (finished and not done):
-                break
-            if not done:
-                archived.wait(timeout=0.5)
-        ingest.join()
-        report.pipeline_seconds = time.perf_counter() - pipeline_started
-        report.ingest_seconds = report.ingest_seconds or time.perf_counter() - started
+        runner: ThreadRunner | ProcessRunner
+        if backlog and self.app.sources:
+            runner = ProcessRunner(self._ingest_all, self._detach_sources)
+        else:
+            runner = ThreadRunner(self._ingest_all)
+        runner.start()
+        try:
+            while True:
+                finished = not runner.running()
+                done = self.app.pipeline.run_pending(self.stopping, progress)
+                report.processed += done
+                if self._stop or (finished and not done):
+                    break
+                if not done:
+                    runner.wait_for_batch(0.5)
+        finally:
+            if self._stop and isinstance(runner, ProcessRunner):
+                runner.terminate()
+            result = runner.result()
+        if result is not None:
+            report.ingest, errors, self._failures = result
+            report.errors.extend(errors)
+        report.pipeline_seconds = time.perf_counter() - started
+        report.ingest_seconds = report.ingest.seconds
         return report
 
-    def _ingest_all(self, report: RunReport, on_batch: Callable[[], None]) -> None:
+    def _detach_sources(self) -> None:
+        """In a forked ingest process: leave the parent's database and mailbox connections alone."""
+        self.app.store.engine.dispose(close=False)
+        for source, _ in self.app.sources:
+            source.detach()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which ends the pass
+
+    def _ingest_all(self, on_batch: Callable[[], None]) -> tuple[PassReport, list[str], dict[str, int]]:
         started = time.perf_counter()
+        report, errors = PassReport(), []
         for source, archiver in self.app.sources:
             if self._stop:
                 break
             try:
-                report.ingest.add(self._ingest(source, archiver, on_batch))
+                report.add(self._ingest(source, archiver, on_batch))
                 self._failures.pop(source.name, None)
             except SourceError as exc:
                 self._failures[source.name] = self._failures.get(source.name, 0) + 1
-                report.errors.append(f"{source.name}: {exc}")
+                errors.append(f"{source.name}: {exc}")
                 self._record_error(source, str(exc))
                 log.warning("source %s failed: %s", source.name, exc)
             except Exception as exc:  # noqa: BLE001 - a bug in ingest must not kill the daemon silently
                 log.exception("ingest from %s failed", source.name)
-                report.errors.append(f"{source.name}: {type(exc).__name__}: {exc}")
-        report.ingest_seconds = time.perf_counter() - started
+                errors.append(f"{source.name}: {type(exc).__name__}: {exc}")
+        report.seconds = time.perf_counter() - started
+        return report, errors, dict(self._failures)
 
     def _ingest(self, source: MailSource, archiver: Archiver, on_batch: Callable[[], None]) -> PassReport:
         try:
@@ -131,8 +145,11 @@ class Daemon:
 
     def run_forever(self) -> None:
         log.info("mailflow running", extra={"sources": [s.describe() for s, _ in self.app.sources]})
+        first = True
         while not self._stop:
-            report = self.run_once()
+            # The first pass may face a backlog (a day of downtime): give it a process.
+            report = self.run_once(backlog=first)
+            first = False
             if self._stop:
                 break
             if report.errors:

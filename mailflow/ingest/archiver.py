@@ -48,6 +48,7 @@ class PassReport:
     duplicates: int = 0
     marked: int = 0
     folders: list[str] = field(default_factory=list)
+    seconds: float = 0.0
 
     def add(self, other: PassReport) -> None:
         self.archived += other.archived

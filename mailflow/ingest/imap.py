@@ -116,6 +116,9 @@ class ImapSource:
         if typ == "OK" and data and isinstance(data[-1], bytes):
             client.capabilities = tuple(data[-1].decode("ascii", "replace").upper().split())
 
+    def detach(self) -> None:
+        self._box, self._selected = None, None
+
     def _send_id(self) -> None:
         # NetEase 163/126 refuse SELECT until the client has identified itself (RFC 2971).
         box = self._require()

@@ -48,6 +48,9 @@ class MaildirSource:
     def close(self) -> None:
         self._box = None
 
+    def detach(self) -> None:
+        self._box = None
+
     @property
     def box(self) -> mailbox.Maildir:
         if self._box is None:

@@ -39,6 +39,10 @@ class MailSource(Protocol):
 
     def close(self) -> None: ...
 
+    def detach(self) -> None:
+        """Forget the connection without a word to the server (after a fork it is the parent's)."""
+        ...
+
     def select(self, folder: str) -> FolderInfo: ...
 
     def pending(self, folder: str, after_uid: int) -> list[str]:

@@ -127,3 +127,15 @@ def test_given_a_format_pil_could_open_but_we_do_not_probe_then_it_is_refused_as
     Image.new("RGB", (800, 600)).save(out, "PPM")
     info = probe_image(out.getvalue(), MAX_PIXELS)
     assert info.corrupt and info.format is None
+
+
+def test_given_a_cut_jpeg_whose_exif_thumbnail_is_whole_then_it_is_still_corrupt() -> None:
+    """The EXIF thumbnail carries its own complete scan and End Of Image; only the main scan counts."""
+    thumb = io.BytesIO()
+    Image.new("RGB", (160, 120), (200, 30, 30)).save(thumb, "JPEG")
+    big = Image.effect_noise((1024, 768), 30).convert("RGB")
+    buf = io.BytesIO()
+    big.save(buf, "JPEG", exif=b"Exif\x00\x00" + thumb.getvalue())  # an APP1 segment holding a whole JPEG
+    data = buf.getvalue()
+    assert not probe_image(data, MAX_PIXELS).corrupt
+    assert probe_image(data[: len(data) * 2 // 3], MAX_PIXELS).corrupt

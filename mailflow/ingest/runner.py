@@ -1,0 +1,123 @@
+"""Run one ingest pass beside the pipeline: in a thread, or in a forked process for a backlog.
+
+Ingest is mostly waiting (network, fsync) and the pipeline mostly parsing, so they overlap.
+In a thread they still share one interpreter lock; for a long backlog a forked process gives
+ingest a core of its own. Either way the caller hears of each committed batch and, at the
+end, gets the pass's report.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+log = logging.getLogger("mailflow.ingest")
+
+# work(on_batch) -> whatever the pass reports; it must be picklable for the process runner.
+Work = Callable[[Callable[[], None]], Any]
+PR_SET_PDEATHSIG = 1
+
+
+class ThreadRunner:
+    def __init__(self, work: Work) -> None:
+        self._batch = threading.Event()
+        self._result: Any = None
+        self._thread = threading.Thread(target=self._run, args=(work,), name="mailflow-ingest")
+
+    def _run(self, work: Work) -> None:
+        self._result = work(self._batch.set)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def wait_for_batch(self, timeout: float) -> None:
+        self._batch.wait(timeout)
+        self._batch.clear()
+
+    def result(self) -> Any:
+        self._thread.join()
+        return self._result
+
+
+class ProcessRunner:
+    """Forks; the child runs `work` and sends "batch" after each commit and the report at the end.
+
+    The child dies with its parent (PR_SET_PDEATHSIG), so a killed daemon leaves no orphan
+    fetching mail; it leaves with os._exit, so that no finaliser of the parent's objects
+    (a database connection, an IMAP session) runs twice.
+    """
+
+    def __init__(self, work: Work, before_work: Callable[[], None]) -> None:
+        context = multiprocessing.get_context("fork")
+        self._receiver, sender = context.Pipe(duplex=False)
+        self._process = context.Process(target=self._child, args=(work, before_work, sender), name="mailflow-ingest")
+        self._sender = sender
+        self._result: Any = None
+        self._done = False
+
+    @staticmethod
+    def _child(work: Work, before_work: Callable[[], None], sender: Connection) -> None:
+        code = 0
+        try:
+            _die_with_parent()
+            before_work()
+            result = work(lambda: sender.send(("batch", None)))
+            sender.send(("done", result))
+        except BaseException:  # noqa: BLE001 - report, then leave without running finalisers
+            log.exception("ingest process failed")
+            code = 1
+        finally:
+            sender.close()
+            os._exit(code)
+
+    def start(self) -> None:
+        self._process.start()
+        self._sender.close()  # the child holds the writing end now
+
+    def running(self) -> bool:
+        return not self._done
+
+    def wait_for_batch(self, timeout: float) -> None:
+        self._drain(timeout)
+
+    def _drain(self, timeout: float) -> None:
+        try:
+            while not self._done and self._receiver.poll(timeout):
+                kind, payload = self._receiver.recv()
+                if kind == "done":
+                    self._result, self._done = payload, True
+                timeout = 0
+        except (EOFError, OSError):
+            self._done = True  # the child is gone; join() says how
+
+    def result(self) -> Any:
+        while not self._done:
+            self._drain(1.0)
+        self._process.join()
+        if self._process.exitcode not in (0, None):
+            log.error("ingest process ended with %s", self._process.exitcode)
+        return self._result
+
+    def terminate(self) -> None:
+        if self._process.is_alive() and self._process.pid:
+            os.kill(self._process.pid, signal.SIGTERM)
+
+
+def _die_with_parent() -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the parent's exit ends the pass anyway
+        pass
+    if os.getppid() == 1:  # the parent died before the line above
+        os._exit(1)
