@@ -138,8 +138,12 @@ class Daemon:
     def _record_error(self, source: MailSource, message: str) -> None:
         now = self.app.clock.now()
         with self.app.store.session() as session:
-            for row in session.exec(select(FolderState).where(FolderState.source == source.name)).all():
+            rows = {r.folder: r for r in session.exec(select(FolderState).where(FolderState.source == source.name))}
+            for folder in source.folders:
+                # A mailbox never reached has no rows yet; `status` must still show why.
+                row = rows.get(folder) or FolderState(source=source.name, folder=folder)
                 row.last_error, row.last_error_at = message[:1000], now
+                session.add(row)
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -165,9 +169,11 @@ class Daemon:
             if source.name in self._failures:
                 source.close()
         log.info("retrying in %.0f s", delay)
-        deadline = time.monotonic() + delay
-        while not self._stop and time.monotonic() < deadline:
-            self._sleep(min(0.5, deadline - time.monotonic()))
+        left = delay
+        while left > 0 and not self._stop:  # in slices, so that a stop is heard at once
+            step = min(0.5, left)
+            self._sleep(step)
+            left -= step
 
     def _wait_for_mail(self) -> None:
         if not self.app.sources:

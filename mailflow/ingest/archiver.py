@@ -110,15 +110,14 @@ class Archiver:
             state = session.exec(
                 select(FolderState).where(FolderState.source == source.name, FolderState.folder == folder)
             ).first()
-            if state is None:
+            if state is None or state.first_seen_at is None:
+                # First sight of the folder (a row without first_seen_at only held an error
+                # from before the mailbox could ever be reached).
                 first = self.start.mode == "first_start"
-                state = FolderState(
-                    source=source.name,
-                    folder=folder,
-                    uidvalidity=uidvalidity,
-                    baseline_uid=max(uidnext - 1, 0) if first and source.uses_uid_order else 0,
-                    first_seen_at=now,
-                )
+                state = state or FolderState(source=source.name, folder=folder)
+                state.uidvalidity = uidvalidity
+                state.baseline_uid = max(uidnext - 1, 0) if first and source.uses_uid_order else 0
+                state.first_seen_at = now
                 session.add(state)
                 log.info("watching new folder", extra={"source": source.name, "folder": folder})
             elif state.uidvalidity != uidvalidity:

@@ -7,6 +7,7 @@ processed once, and moved or flagged only after its commit.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -245,4 +246,84 @@ def test_poll_mode_without_idle(tmp_path: Path, box: Any) -> None:
     app = new_app(tmp_path, box, idle=False)
     box.append(submission(1))
     assert Daemon(app).run_once().processed == 1
+    app.close()
+
+
+def test_identifies_itself_with_rfc2971_id_after_login(app: App, box: Any) -> None:
+    """NetEase 163/126 refuse SELECT from a client that has not sent ID; Dovecot logs what it got."""
+    if box.kind != "dovecot":
+        pytest.skip("only the Dovecot fixture logs the ID a client sends")
+    Daemon(app).run_once()
+    lines = [line for line in box._backend.log_text.splitlines() if f"imap({box.user})" in line]
+    assert any("ID sent: name=mailflow, version=" in line for line in lines), lines
+
+
+def test_idle_is_reissued_within_its_limit(app: App, box: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIVEN a poll interval longer than IDLE may last (RFC 2177: 29 minutes) WHEN the daemon waits
+    THEN it ends IDLE at the limit and returns, so the caller re-issues it. The limit is made short
+    here so that the test takes a second, not 25 minutes."""
+    from mailflow.ingest import imap
+
+    monkeypatch.setattr(imap, "IDLE_MAX_SECONDS", 0.5)
+    source, _ = app.sources[0]
+    source.open()
+    started = time.monotonic()
+    source.wait(3600, lambda: False)
+    assert time.monotonic() - started < 30
+    source.close()
+
+
+def test_an_unreachable_mailbox_is_retried_with_growing_backoff(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN a mailbox whose server is down WHEN the daemon runs THEN it retries after 1, 2, 4 … s,
+    capped by reconnect_max_seconds, keeps the error for `status`, and stops when asked."""
+    import socket
+
+    with socket.socket() as probe:  # a port on which nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv(PASSWORD_ENV, "x")
+    dead = {
+        "name": "box",
+        "kind": "imap",
+        "host": "127.0.0.1",
+        "port": port,
+        "security": "none",
+        "user": "u",
+        "password_env": PASSWORD_ENV,
+        "timeout": 2,
+    }
+    app = make_app(tmp_path, sources=[dead], daemon={"reconnect_max_seconds": 5})
+    slept: list[float] = []
+    daemon = Daemon(app, sleep=slept.append)
+    waits: list[float] = []
+    original = daemon._backoff
+
+    def backoff() -> None:
+        before = sum(slept)
+        original()
+        waits.append(sum(slept) - before)
+        if len(waits) == 5:
+            daemon.request_stop()
+
+    monkeypatch.setattr(daemon, "_backoff", backoff)
+    daemon.run_forever()
+    assert waits == [1, 2, 4, 5, 5]
+    with app.store.session() as session:
+        (folder,) = session.exec(select(FolderState)).all()
+    assert folder.last_poll_at is None and "cannot connect" in (folder.last_error or "")
+    app.close()
+
+
+def test_first_contact_after_an_outage_still_takes_the_safe_first_run_baseline(
+    tmp_path: Path, box: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error recorded before the mailbox was ever reached must not cost the safe first run."""
+    app = new_app(tmp_path, box, start_from="first_start")
+    source, _ = app.sources[0]
+    Daemon(app)._record_error(source, "cannot connect: refused")
+    box.append(submission(1))
+    report = Daemon(app).run_once()
+    assert (report.ingest.skipped, report.processed) == (1, 0)
     app.close()

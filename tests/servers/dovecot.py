@@ -69,6 +69,8 @@ service anvil {{
 }}
 protocol imap {{
   mail_max_userip_connections = 100
+  # Log what RFC 2971 ID a client sends, so a test can see that mailflow identifies itself.
+  imap_id_log = *
 }}
 """
 
@@ -120,6 +122,11 @@ class DovecotServer:
 
     def add_user(self, user: str, password: str) -> None:
         pass  # static passdb/userdb: every name exists
+
+    @property
+    def log_text(self) -> str:
+        path = self._dir / "dovecot.log"
+        return path.read_text(errors="replace") if path.exists() else ""
 
     def drop_connections(self, user: str) -> None:
         self._doveadm_run("kick", user, ok=(0, 68))  # 68: "no users kicked"
