@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import mailbox
+import struct
+import zlib
 from datetime import UTC, datetime
 from email.header import Header
 from email.mime.application import MIMEApplication
@@ -27,14 +29,45 @@ LIAISON = "wangfang@hongda-machinery.cn"
 SECRETARIAT = "mishuchu@chamber.example.org"
 
 
-def make_jpeg(*, width: int = 1024, height: int = 768, quality: int = 80) -> bytes:
-    image = Image.new("RGB", (width, height), (40, 90, 160))
-    for x in range(0, width, 37):  # some texture, so the file is a realistic size
-        for y in range(0, height, 41):
-            image.putpixel((x, y), ((x * 7) % 255, (y * 3) % 255, 90))
-    buf = io.BytesIO()
-    image.save(buf, "JPEG", quality=quality)
-    return buf.getvalue()
+def make_image(
+    *,
+    fmt: str = "JPEG",
+    width: int = 1024,
+    height: int = 768,
+    exif_orientation: int | None = None,
+    progressive: bool = False,
+    noise: bool = False,
+    quality: int = 80,
+) -> bytes:
+    """A picture drawn with Pillow; `noise` makes it weigh what a real photo of its size weighs."""
+    if noise:
+        picture = Image.effect_noise((width, height), 60).convert("RGB")
+    else:
+        picture = Image.linear_gradient("L").resize((width, height)).convert("RGB")
+    out = io.BytesIO()
+    exif = Image.Exif()
+    if exif_orientation is not None:
+        exif[0x0112] = exif_orientation
+    options: dict[str, Any] = {"exif": exif.tobytes()}
+    if fmt == "JPEG":
+        options.update(progressive=progressive, quality=quality)
+    picture.save(out, fmt, **options)
+    return out.getvalue()
+
+
+def make_jpeg(*, width: int = 1024, height: int = 768, **options: Any) -> bytes:
+    return make_image(fmt="JPEG", width=width, height=height, **options)
+
+
+def make_bomb_png(*, width: int, height: int) -> bytes:
+    """A 1-bit PNG claiming width×height, with pixel data for one row: tiny on disk, huge decoded."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    one_row = zlib.compress(b"\x00" * ((width + 7) // 8 + 1))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", one_row) + chunk(b"IEND", b"")
 
 
 def make_mail(

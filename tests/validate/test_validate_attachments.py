@@ -5,11 +5,12 @@ from __future__ import annotations
 import io
 import struct
 import zipfile
-import zlib
 
 import pytest
 from PIL import Image
 
+import builders
+from builders import make_bomb_png
 from mailflow.parse.model import Attachment
 from mailflow.validate import AttachmentCheck, AttachmentPolicy, detect_type, validate_attachments
 
@@ -22,28 +23,13 @@ POLICY = AttachmentPolicy()
 
 def make_image(*, fmt: str, width: int, height: int, exif_orientation: int | None = None) -> bytes:
     """A noisy picture, so that even small ones weigh what a photo weighs rather than a few hundred bytes."""
-    picture = Image.effect_noise((width, height), 60).convert("RGB")
-    out = io.BytesIO()
-    exif = Image.Exif()
-    if exif_orientation is not None:
-        exif[0x0112] = exif_orientation
-    picture.save(out, fmt, exif=exif.tobytes())
-    return out.getvalue()
+    return builders.make_image(fmt=fmt, width=width, height=height, exif_orientation=exif_orientation, noise=True)
 
 
 def make_logo_png(*, width: int = 120, height: int = 40) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (width, height), "navy").save(out, "PNG")
     return out.getvalue()
-
-
-def make_bomb_png(*, width: int, height: int) -> bytes:
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    row = zlib.compress(b"\x00" * ((width + 7) // 8 + 1))
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", row) + chunk(b"IEND", b"")
 
 
 def make_zip(*, members: dict[str, bytes]) -> bytes:
@@ -85,9 +71,7 @@ def codes(check: AttachmentCheck) -> list[str]:
 
 
 @pytest.mark.parametrize(("width", "height"), [(800, 600), (600, 800), (4032, 3024)])
-def test_given_a_photo_at_least_800_by_600_in_either_orientation_then_it_passes(
-    width: int, height: int
-) -> None:
+def test_given_a_photo_at_least_800_by_600_in_either_orientation_then_it_passes(width: int, height: int) -> None:
     data = make_image(fmt="JPEG", width=width, height=height)
     check = check_one(make_attachment(filename="IMG_0001.jpg", data=data))
     assert check.ok and check.is_photo
@@ -127,9 +111,7 @@ def test_given_exif_orientation_6_on_a_stored_1000_by_600_then_it_passes_as_600_
 def test_given_a_small_inline_signature_logo_then_it_is_not_a_photo() -> None:
     for inline, content_id in ((True, None), (False, "logo@chamber"), (True, "logo@chamber")):
         data = make_logo_png()
-        check = check_one(
-            make_attachment(filename="logo.png", data=data, inline=inline, content_id=content_id)
-        )
+        check = check_one(make_attachment(filename="logo.png", data=data, inline=inline, content_id=content_id))
         assert check.ok and not check.is_photo and check.inline
         assert (check.width, check.height) == (120, 40)
 
@@ -253,9 +235,7 @@ def test_given_content_of_the_declared_family_then_it_passes(filename: str, data
         ("照片.jpg", PDF, "PDF"),
     ],
 )
-def test_given_content_of_another_family_then_it_is_a_type_mismatch(
-    filename: str, data: bytes, detected: str
-) -> None:
+def test_given_content_of_another_family_then_it_is_a_type_mismatch(filename: str, data: bytes, detected: str) -> None:
     check = check_one(make_attachment(filename=filename, data=data))
     assert codes(check) == ["type_mismatch"]
     assert check.reasons[0].params["detected"] == detected

@@ -4,45 +4,22 @@ from __future__ import annotations
 
 import io
 import resource
-import struct
 import tracemalloc
 import warnings
-import zlib
 
 from PIL import Image, ImageFile
 
 from mailflow.validate import probe_image
 
+from builders import make_bomb_png, make_jpeg
+
 MAX_PIXELS = 50_000_000
-
-
-def make_jpeg(
-    *, width: int, height: int, exif_orientation: int | None = None, progressive: bool = False
-) -> bytes:
-    picture = Image.linear_gradient("L").resize((width, height)).convert("RGB")
-    out = io.BytesIO()
-    exif = Image.Exif()
-    if exif_orientation is not None:
-        exif[0x0112] = exif_orientation
-    picture.save(out, "JPEG", exif=exif.tobytes(), progressive=progressive)
-    return out.getvalue()
 
 
 def make_png(*, width: int, height: int) -> bytes:
     out = io.BytesIO()
     Image.linear_gradient("L").resize((width, height)).save(out, "PNG")
     return out.getvalue()
-
-
-def make_png_header_only(*, width: int, height: int) -> bytes:
-    """A 1-bit PNG claiming width×height, with pixel data for a single row: tiny on disk, huge decoded."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    one_row = zlib.compress(b"\x00" * ((width + 7) // 8 + 1))
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", one_row) + chunk(b"IEND", b"")
 
 
 def test_given_a_sound_jpeg_then_format_and_size_are_reported() -> None:
@@ -85,7 +62,7 @@ def test_given_random_bytes_then_it_is_corrupt_with_no_format() -> None:
 
 
 def test_given_a_30000_square_png_then_it_is_a_bomb_refused_without_decoding() -> None:
-    data = make_png_header_only(width=30000, height=30000)
+    data = make_bomb_png(width=30000, height=30000)
     assert len(data) < 10_000
     rss_before_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     tracemalloc.start()
@@ -102,20 +79,20 @@ def test_given_a_30000_square_png_then_it_is_a_bomb_refused_without_decoding() -
 
 
 def test_given_an_image_over_max_pixels_but_under_pils_limit_then_our_limit_refuses_it() -> None:
-    info = probe_image(make_png_header_only(width=2000, height=2000), max_pixels=1_000_000)
+    info = probe_image(make_bomb_png(width=2000, height=2000), max_pixels=1_000_000)
     assert info.bomb and (info.width, info.height) == (2000, 2000)
 
 
 def test_given_an_image_past_pils_warning_limit_then_it_is_a_bomb_even_when_max_pixels_allows_it() -> None:
     # 100 Mpx is above PIL's warning threshold (~89 Mpx) but below its error threshold.
-    info = probe_image(make_png_header_only(width=10000, height=10000), max_pixels=200_000_000)
+    info = probe_image(make_bomb_png(width=10000, height=10000), max_pixels=200_000_000)
     assert info.bomb and (info.width, info.height) == (10000, 10000)
 
 
 def test_probing_leaves_pil_and_warning_state_as_it_found_it() -> None:
     filters_before = list(warnings.filters)
     limit_before = Image.MAX_IMAGE_PIXELS
-    probe_image(make_png_header_only(width=10000, height=10000), max_pixels=200_000_000)
+    probe_image(make_bomb_png(width=10000, height=10000), max_pixels=200_000_000)
     probe_image(make_jpeg(width=80, height=60)[:300], MAX_PIXELS)
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
     assert warnings.filters == filters_before
