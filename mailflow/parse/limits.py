@@ -140,6 +140,9 @@ def deadline(seconds: float) -> Iterator[None]:
         alarm.restore()
 
 
+RETRY_SECONDS = 0.05
+
+
 class _Alarm:
     """One armed deadline, and the handler and timer it displaced so they can be put back."""
 
@@ -169,6 +172,10 @@ class _Alarm:
             if remaining > 0:
                 signal.setitimer(signal.ITIMER_REAL, remaining)
                 return
+        # A handler runs wherever the interpreter happens to be; inside a finaliser (a
+        # weakref callback, a __del__) its exception is printed and dropped. Fire again
+        # shortly until the block ends, so that the deadline holds all the same.
+        signal.setitimer(signal.ITIMER_REAL, RETRY_SECONDS)
         raise ParseTimeout(Reason("parse_timeout", {"seconds": self.seconds}))
 
     def disarm(self) -> None:

@@ -307,3 +307,23 @@ def test_random_damage_never_escapes_as_another_exception() -> None:
             parse(bytes(raw))
         except ParseError:
             pass
+
+
+@pytest.mark.usefixtures("alarm_untouched")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the dropped first alarm
+def test_deadline_holds_when_the_alarm_lands_in_a_finaliser() -> None:
+    """Python drops an exception raised in a __del__ (or a weakref callback, as the garbage
+    collector runs them); a deadline whose alarm lands there must still end the block."""
+    import time
+
+    class Slow:
+        def __del__(self) -> None:
+            until = time.monotonic() + 0.2
+            while time.monotonic() < until:  # the alarm fires in here, and its raise is dropped
+                pass
+
+    with pytest.raises(ParseTimeout), deadline(0.05):
+        Slow()  # dropped at once: __del__ runs, and swallows the first alarm
+        until = time.monotonic() + 5
+        while time.monotonic() < until:
+            pass
