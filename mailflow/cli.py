@@ -218,7 +218,7 @@ def run(
             report = daemon.run_once(progress=bar, backlog=True)
         ing = report.ingest
         out.print(
-            f"archived {ing.archived}, skipped {ing.skipped}, duplicates {ing.duplicates} in {report.ingest_seconds:.1f} s; "
+            f"archived {ing.archived}, skipped {ing.skipped}, duplicates {ing.duplicates} in {ing.seconds:.1f} s; "
             f"processed {report.processed} in {report.pipeline_seconds:.1f} s"
         )
         for error in report.errors:

@@ -154,16 +154,19 @@ class Archiver:
         """Keep the keys not yet stored (sources without UID order list all they hold)."""
         if not uids:
             return []
+        known: set[str] = set()
         with self.store.session() as session:
-            known = set(
-                session.exec(
-                    select(InboundMessage.uid).where(
-                        InboundMessage.source == source,
-                        InboundMessage.folder == folder,
-                        InboundMessage.uidvalidity == uidvalidity,
-                    )
-                ).all()
-            )
+            for start in range(0, len(uids), 500):  # ask only about these keys, not the history
+                known.update(
+                    session.exec(
+                        select(InboundMessage.uid).where(
+                            InboundMessage.source == source,
+                            InboundMessage.folder == folder,
+                            InboundMessage.uidvalidity == uidvalidity,
+                            col(InboundMessage.uid).in_(uids[start : start + 500]),
+                        )
+                    ).all()
+                )
         return [u for u in uids if u not in known]
 
     # -- one batch ----------------------------------------------------------------------
