@@ -91,6 +91,8 @@ class Daemon:
         if result is not None:
             report.ingest, errors, self._failures = result
             report.errors.extend(errors)
+        else:
+            report.errors.append("ingest ended without a report (see the log); its mail is taken next pass")
         report.pipeline_seconds = time.perf_counter() - started
         return report
 
