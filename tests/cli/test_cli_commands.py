@@ -110,3 +110,13 @@ def test_sigterm_finishes_cleanly(home: Path) -> None:
     assert proc.wait(timeout=15) == 0
     items = json.loads(mailflow(home, "inbox", "list", "--json").stdout)
     assert [i["state"] for i in items] == ["held"]  # the sender is not registered in this fresh setup
+
+
+def test_a_broken_rules_file_stops_every_start_with_exit_2(home: Path) -> None:
+    (home / "rules" / "30-local.yaml").write_text(
+        "rules:\n  - name: typo\n    intent: submision\n    when:\n      subject: x\n", encoding="utf-8"
+    )
+    for args in (["run", "--once"], ["check"], ["rules", "test", str(home / "config.yaml")]):
+        result = mailflow(home, *args, check=False)
+        assert result.returncode == 2, args
+        assert "30-local.yaml: rules[0] (typo).intent: 'submision' is not one of" in result.stderr
