@@ -83,6 +83,7 @@ def make_source(cfg: ImapSettings | MaildirSettings, settings: Settings) -> Mail
         host=cfg.host,
         port=cfg.port,
         security=cfg.security,
+        ca_file=settings.resolve(cfg.ca_file) if cfg.ca_file else None,
         user=cfg.user,
         password=cfg.password(),
         folders=cfg.folders,

@@ -87,6 +87,8 @@ class ImapSource(_SourceBase):
     host: str
     port: int = Field(993, ge=1, le=65535)
     security: Literal["tls", "starttls", "none"] = "tls"
+    # A CA certificate to trust instead of the system's, for a server with a private CA.
+    ca_file: Path | None = None
     user: str
     password_env: str
     folders: tuple[str, ...] = ("INBOX",)

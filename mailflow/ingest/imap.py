@@ -10,9 +10,11 @@ from __future__ import annotations
 import imaplib
 import logging
 import re
+import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
@@ -55,10 +57,12 @@ class ImapSource:
         timeout: float,
         action: str = "move",
         target: str = "Processed",
+        ca_file: Path | None = None,
     ) -> None:
         self.name = name
         self.folders = tuple(folders)
         self.host, self.port, self.security = host, port, security
+        self.ca_file = ca_file
         self.user, self._password = user, password
         self.idle_enabled = idle
         self.timeout = timeout
@@ -78,14 +82,16 @@ class ImapSource:
         box: BaseMailBox
         try:
             if self.security == "tls":
-                box = MailBox(self.host, self.port, timeout=self.timeout)
+                box = MailBox(self.host, self.port, timeout=self.timeout, ssl_context=self._tls())
             elif self.security == "starttls":
-                box = MailBoxStartTls(self.host, self.port, timeout=self.timeout)
+                box = MailBoxStartTls(self.host, self.port, timeout=self.timeout, ssl_context=self._tls())
             else:
                 box = MailBoxUnencrypted(self.host, self.port, timeout=self.timeout)
             box.login(self.user, self._password, initial_folder=None)
         except MailboxLoginError as exc:
             raise SourceError(f"{self.describe()}: login refused: {exc}") from exc
+        except ssl.SSLCertVerificationError as exc:
+            raise SourceError(f"{self.describe()}: the server's certificate is not trusted: {exc}") from exc
         except (OSError, imaplib.IMAP4.error, EOFError) as exc:
             raise SourceDropped(f"{self.describe()}: cannot connect: {exc}") from exc
         self._box = box
@@ -94,6 +100,10 @@ class ImapSource:
         self._call(self._send_id)
         if self.action == "move":
             self._call(lambda: self._ensure_folder(self.target))
+
+    def _tls(self) -> ssl.SSLContext:
+        # Certificates and host names are always verified; a private CA is trusted by file.
+        return ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
 
     def close(self) -> None:
         box, self._box, self._selected = self._box, None, None

@@ -327,3 +327,21 @@ def test_first_contact_after_an_outage_still_takes_the_safe_first_run_baseline(
     report = Daemon(app).run_once()
     assert (report.ingest.skipped, report.processed) == (1, 0)
     app.close()
+
+
+@pytest.mark.parametrize("security", ["tls", "starttls"])
+def test_reads_over_tls_and_starttls_verifying_the_certificate(tmp_path: Path, box: Any, security: str) -> None:
+    """GIVEN a server with a private CA WHEN the source trusts that CA THEN mail is read over TLS;
+    without it the certificate is refused and nothing is read."""
+    if box.tls_port is None:
+        pytest.skip("the pymap fixture offers no TLS")
+    port = box.tls_port if security == "tls" else box.port
+    box.append(submission(1))
+    untrusted = make_app(tmp_path / "untrusted", sources=[imap_source(box, security=security, port=port)])
+    report = Daemon(untrusted).run_once()
+    assert report.processed == 0 and "not trusted" in report.errors[0]
+    untrusted.close()
+    app = new_app(tmp_path, box, security=security, port=port, ca_file=str(box.ca_file))
+    report = Daemon(app).run_once()
+    assert report.errors == [] and report.processed == 1
+    app.close()

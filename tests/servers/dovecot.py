@@ -32,7 +32,10 @@ log_path = {dir}/dovecot.log
 instance_name = mailflow-test-{port}
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+# TLS on a second port (imaps) and STARTTLS on the first, with a certificate made for the test.
+ssl = yes
+ssl_cert = <{dir}/cert.pem
+ssl_key = <{dir}/key.pem
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_failure_delay = 0 secs
@@ -57,7 +60,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
   }}
 }}
 # Without its anvil socket the auth process skips the failed-login penalty, which would delay
@@ -96,6 +100,8 @@ class DovecotServer:
         self._conf = workdir / "dovecot.conf"
         self._password = password
         self._proc: subprocess.Popen[bytes] | None = None
+        self.tls_port = _free_port()
+        self.ca_file = workdir / "cert.pem"  # self-signed: it is its own CA
 
     def start(self, port: int) -> None:
         if self._spool is None:
@@ -177,6 +183,7 @@ class DovecotServer:
             login_user = f"default_login_user = {me}\ndefault_internal_user = {me}"
             chroot = "chroot ="
         self._spool = spool
+        _make_certificate(self._dir)
         self._conf.write_text(
             _DOVECOT_CONF.format(
                 dir=self._dir,
@@ -187,8 +194,41 @@ class DovecotServer:
                 password=self._password,
                 login_user=login_user,
                 chroot=chroot,
+                tls_port=self.tls_port,
             )
         )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _make_certificate(folder: Path) -> None:
+    """A self-signed certificate for 127.0.0.1, valid for two days."""
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(folder / "key.pem"),
+            "-out",
+            str(folder / "cert.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )
 
 
 def _wait_for_greeting(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:

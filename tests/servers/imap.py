@@ -92,6 +92,16 @@ class ImapTestServer:
         return f"<ImapTestServer {self.kind} {self.host}:{self.port} user={self.user}>"
 
     # -- lifecycle ---------------------------------------------------------------
+    @property
+    def tls_port(self) -> int | None:
+        """Port of implicit TLS (imaps), where the server offers it (Dovecot); STARTTLS is on `port`."""
+        return getattr(self._backend, "tls_port", None)
+
+    @property
+    def ca_file(self) -> Path | None:
+        """The certificate to trust for TLS to this server."""
+        return getattr(self._backend, "ca_file", None)
+
     def start(self) -> None:
         self._backend.start(self.port)
         if not self.user:
