@@ -8,9 +8,8 @@ exceptions; these are for operations that fail::
     ├── StoreError           the database or the archive cannot be used
     ├── SourceError          a mailbox cannot be reached or read
     │   └── SourceDropped    the connection dropped mid-operation; reconnect and resync
-    ├── ParseError           a message is beyond the parse limits or cannot be parsed
-    │   └── ParseTimeout     parsing did not finish before its deadline
-    └── NotFound             a record named on the command line does not exist
+    └── ParseError           a message is beyond the parse limits or cannot be parsed
+        └── ParseTimeout     parsing did not finish before its deadline
 """
 
 from __future__ import annotations
@@ -57,6 +56,3 @@ class ParseError(MailflowError):
 class ParseTimeout(ParseError):
     """Parsing a message did not finish before its deadline."""
 
-
-class NotFound(MailflowError):
-    """A record named on the command line does not exist."""
