@@ -86,6 +86,13 @@ def test_reference_numbers_are_per_year_in_the_chamber_zone(db_url: str) -> None
         second = next_reference(session, "BS", datetime(2026, 6, 2, tzinfo=UTC), shanghai)
         new_year = next_reference(session, "BS", late, shanghai)
     assert (first, second, new_year) == ("BS-2026-0001", "BS-2026-0002", "BS-2027-0001")
+    # Numbers counted in memory were written back at the commit; a rolled-back one was not.
+    with pytest.raises(RuntimeError), store.session() as session:
+        assert next_reference(session, "BS", datetime(2026, 6, 3, tzinfo=UTC), shanghai) == "BS-2026-0003"
+        raise RuntimeError("the transaction fails")
+    with store.session() as session:
+        assert next_reference(session, "BS", datetime(2026, 6, 3, tzinfo=UTC), shanghai) == "BS-2026-0003"
+        assert next_reference(session, "BS", datetime(2026, 6, 3, tzinfo=UTC), shanghai) == "BS-2026-0004"
     store.close()
 
 
