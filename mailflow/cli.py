@@ -25,6 +25,8 @@ from mailflow.classify import Facts, classify, load_rules
 from mailflow.config import Settings, config_path, load_settings
 from mailflow.daemon import Daemon
 from mailflow.errors import ConfigError, MailflowError, ParseError, SourceError
+from mailflow.outbound import check_templates
+from mailflow.outbound.samples import SAMPLES
 from mailflow.parse import parse
 from mailflow.reasons import Reason
 from mailflow.screen import auto_reply_reason, bounce_reason
@@ -33,6 +35,7 @@ from mailflow.store.db import make_engine, migrate, schema_status
 from mailflow.validate import validate_attachments
 
 SKELETON = Path(__file__).with_name("skeleton")
+LOCALES = ["zh-CN", "en"]
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="mailflow: the chamber's mail, understood and answered."
@@ -123,16 +126,17 @@ def _reasons_text(reasons: list[dict[str, Any]], locale: str) -> str:
 def init(
     config: ConfigOpt = None,
 ) -> None:
-    """Create config.yaml and rules/ (when missing), the data folders, the Maildir and the database."""
+    """Create config.yaml, rules/ and templates/ (when missing), the data folders, the Maildir and the database."""
     path = config_path(config)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(SKELETON / "config.yaml", path)
         out.print(f"wrote {path}")
     settings = _settings(path, check_secrets=False)
-    if not settings.rules_dir.exists():
-        shutil.copytree(SKELETON / "rules", settings.rules_dir)
-        out.print(f"wrote {settings.rules_dir}/")
+    for shipped, folder in (("rules", settings.rules_dir), ("templates", settings.templates_dir)):
+        if not folder.exists():
+            shutil.copytree(SKELETON / shipped, folder)
+            out.print(f"wrote {folder}/")
     for folder in data_paths(settings):
         folder.mkdir(parents=True, exist_ok=True)
     for src in settings.sources:
@@ -157,6 +161,13 @@ def check(config: ConfigOpt = None) -> None:
     except ConfigError as exc:
         _config_failure(exc)
     out.print(f"[green]✓[/] rules: {len(ruleset.rules)} rules from {len(ruleset.files)} file(s)")
+    problems = check_templates(settings.templates_dir, LOCALES, settings.chamber.letterhead(), SAMPLES)
+    if problems:
+        err.print(f"[bold red]template errors[/] in {settings.templates_dir}:")
+        for problem in problems:
+            err.print(f"  - {problem}", markup=False, highlight=False)
+        raise typer.Exit(2)
+    out.print(f"[green]✓[/] templates: every kind renders with sample data in {', '.join(LOCALES)}")
     failed = False
     engine = make_engine(settings.database_url)
     try:

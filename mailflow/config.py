@@ -28,6 +28,11 @@ class _Frozen(BaseModel):
 
 class ChamberSettings(_Frozen):
     name: str = "商会秘书处"
+    # What the shared layout of every letter prints: signature, address, phone, a footer line.
+    signature: str = ""  # e.g. 成都市机械制造业商会秘书处; the name when empty
+    address: str = ""
+    phone: str = ""
+    footer: str = ""
     locale: Literal["zh-CN", "en"] = "zh-CN"
     timezone: str = "Asia/Shanghai"
     secretariat: tuple[str, ...] = ()
@@ -55,6 +60,10 @@ class ChamberSettings(_Frozen):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def letterhead(self) -> dict[str, str]:
+        """What the templates' layouts may print about the chamber."""
+        return {"name": self.name, "signature": self.signature, "address": self.address, "phone": self.phone, "footer": self.footer}
 
 
 class AfterProcessing(_Frozen):
@@ -159,6 +168,10 @@ class Settings(_Frozen):
     @property
     def data_dir(self) -> Path:
         return self.resolve(self.paths.data)
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.resolve(self.paths.templates)
 
     @property
     def rules_dir(self) -> Path:

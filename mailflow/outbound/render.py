@@ -1,0 +1,160 @@
+"""Templates -> subject, text and HTML; the only module that imports jinja2.
+
+Each message kind is written once, in `templates/<locale>/<kind>.j2`, as a `subject` block and
+a `body` block of plain text: paragraphs separated by blank lines, "- " for list items, and
+"名称：值" (or "name: value") lines for a two-column table. The text part is that body in the
+text layout; the HTML part is the same body cut into those blocks and set, escaped, in the
+HTML layout. So the secretariat edits one text per kind, and the two parts can never say
+different things. Templates run in a sandbox, undefined names are errors, and a subject is
+always one line, whatever the data holds.
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
+
+LAYOUT_TEXT = "_layout.txt.j2"
+LAYOUT_HTML = "_layout.html.j2"
+SAMPLE_DATE = "2026-11-24"
+_PAIR = re.compile(r"^\s*([^：:]{1,30}?)\s*[：:]\s*(.+)$")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+@dataclass(frozen=True)
+class Block:
+    kind: str  # "p" | "ul" | "table"
+    lines: tuple[str, ...]
+    pairs: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class TemplateProblem:
+    template: str  # templates/zh-CN/ack_submission.j2
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.template} line {self.line}" if self.line else self.template
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class Renderer:
+    """Renders the kinds of one locale; `chamber` holds what the layouts print (name, address, …)."""
+
+    folder: Path  # templates/
+    locale: str
+    chamber: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        loader = FileSystemLoader(str(self.folder / self.locale))
+        options: dict[str, Any] = {
+            "loader": loader,
+            "undefined": StrictUndefined,
+            "trim_blocks": True,
+            "lstrip_blocks": True,
+            "keep_trailing_newline": False,
+        }
+        self._text = SandboxedEnvironment(autoescape=False, **options)
+        self._html = SandboxedEnvironment(autoescape=True, **options)
+
+    def kinds(self) -> list[str]:
+        return sorted(p.stem for p in (self.folder / self.locale).glob("*.j2") if not p.name.startswith("_"))
+
+    def render(self, kind: str, context: dict[str, Any], *, sent_on: str) -> Rendered:
+        """`sent_on`: the date the layouts print under the signature, in the chamber's zone."""
+        template = self._text.get_template(f"{kind}.j2")
+        values = {**context, "chamber": self.chamber}
+        ctx = template.new_context(values)
+        try:
+            subject = one_line("".join(template.blocks["subject"](ctx)))
+            body = "".join(template.blocks["body"](ctx)).strip("\n")
+        except TemplateError:
+            # Blocks called one by one skip Jinja's own error handling, which puts the
+            # template's file and line (not the compiled code's) into the traceback.
+            self._text.handle_exception()
+        page = {"subject": subject, "chamber": self.chamber, "sent_on": sent_on}
+        text = self._text.get_template(LAYOUT_TEXT).render(body=body, **page)
+        html = self._html.get_template(LAYOUT_HTML).render(blocks=blocks(body), **page)
+        return Rendered(subject, text.strip("\n") + "\n", html)
+
+
+def one_line(value: str) -> str:
+    """A header value from data: CR, LF and every other run of white space become one space."""
+    return " ".join(value.split())
+
+
+def blocks(body: str) -> list[Block]:
+    """Cut a body into paragraphs, lists and key-value tables (see the module's docstring)."""
+    out = []
+    for chunk in re.split(r"\n\s*\n", body.strip()):
+        lines = tuple(line.rstrip() for line in chunk.splitlines() if line.strip())
+        if not lines:
+            continue
+        if all(line.lstrip().startswith(("- ", "· ")) for line in lines):
+            out.append(Block("ul", tuple(line.lstrip()[2:].strip() for line in lines)))
+        elif len(lines) > 1 and all(_PAIR.match(line) for line in lines):
+            pairs = tuple((m.group(1), m.group(2)) for m in (_PAIR.match(line) for line in lines) if m)
+            out.append(Block("table", lines, pairs))
+        else:
+            out.append(Block("p", lines))
+    return out
+
+
+def check_templates(
+    folder: Path, locales: list[str], chamber: dict[str, Any], samples: dict[str, dict[str, Any]]
+) -> list[TemplateProblem]:
+    """Render every kind of every locale with sample data; one problem per template that fails."""
+    problems: list[TemplateProblem] = []
+    for locale in locales:
+        base = folder / locale
+        if not base.is_dir():
+            problems.append(TemplateProblem(str(base), None, "template folder not found"))
+            continue
+        renderer = Renderer(folder, locale, chamber)
+        for layout in (LAYOUT_TEXT, LAYOUT_HTML):
+            if not (base / layout).exists():
+                problems.append(TemplateProblem(str(base / layout), None, "layout missing"))
+        for kind in renderer.kinds():
+            if kind not in samples:
+                problems.append(TemplateProblem(str(base / f"{kind}.j2"), None, "no sample data: unknown kind"))
+                continue
+            try:
+                renderer.render(kind, samples[kind], sent_on=SAMPLE_DATE)
+            except TemplateSyntaxError as exc:
+                problems.append(
+                    TemplateProblem(str(base / (exc.name or f"{kind}.j2")), exc.lineno, exc.message or str(exc))
+                )
+            except (TemplateError, KeyError, TypeError, ValueError) as exc:
+                name, line = _template_frame(exc, base / f"{kind}.j2")
+                problems.append(TemplateProblem(name, line, _describe(exc)))
+        for kind in sorted(set(samples) - set(renderer.kinds())):
+            problems.append(TemplateProblem(str(base / f"{kind}.j2"), None, "template missing"))
+    return problems
+
+
+def _template_frame(exc: BaseException, default: Path) -> tuple[str, int | None]:
+    """Jinja puts the template's own file and line into the traceback; find the innermost."""
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if frame.filename.endswith(".j2"):
+            return frame.filename, frame.lineno
+    return str(default), None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):  # a missing block
+        return f"block {exc.args[0]!r} missing (each kind needs a subject and a body block)"
+    return str(exc) or type(exc).__name__

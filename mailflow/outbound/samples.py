@@ -1,0 +1,37 @@
+"""Sample data for every message kind: what `mailflow check` renders each template with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+SAMPLES: dict[str, dict[str, Any]] = {
+    "ack_submission": {
+        "liaison_name": "王芳",
+        "unit_name": "成都宏达机械有限公司",
+        "reference": "BS-2026-0042",
+        "title": "我公司参加2026中国国际机床展览会",
+        "category_label": "工作动态",
+        "received_at": "2026年11月24日 09:30",
+        "attachments": [
+            {"name": "展会现场照片.jpg", "width": 1600, "height": 1200},
+            {"name": "新闻稿.docx", "width": None, "height": None},
+        ],
+    },
+    "ack_registration": {
+        "name": "李明",
+        "email": "liming@example.cn",
+        "reference": "DJ-2026-0007",
+        "certificate": "单位有效证明.pdf",
+    },
+    "rejection": {
+        "name": "王芳",
+        "original_subject": "【报送】新产品下线仪式",
+        "received_at": "2026年11月24日 09:30",
+        "reasons": ["照片 IMG_0012.jpg 为 640×480,低于 800×600 的要求"],
+    },
+    "unknown_sender": {
+        "email": "someone@example.net",
+        "original_subject": "咨询入会事宜",
+        "received_at": "2026年11月24日 09:30",
+    },
+}
