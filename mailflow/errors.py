@@ -8,8 +8,12 @@ exceptions; these are for operations that fail::
     ├── StoreError           the database or the archive cannot be used
     ├── SourceError          a mailbox cannot be reached or read
     │   └── SourceDropped    the connection dropped mid-operation; reconnect and resync
-    └── ParseError           a message is beyond the parse limits or cannot be parsed
-        └── ParseTimeout     parsing did not finish before its deadline
+    ├── ParseError           a message is beyond the parse limits or cannot be parsed
+    │   └── ParseTimeout     parsing did not finish before its deadline
+    └── DeliveryError        a transport did not deliver a message
+        ├── TransientDelivery   try again later (4xx, connection refused or lost before the data)
+        ├── PermanentDelivery   refused for good (5xx)
+        └── AmbiguousDelivery   may have arrived (lost after the final dot): never resent on its own
 """
 
 from __future__ import annotations
@@ -56,3 +60,19 @@ class ParseError(MailflowError):
 class ParseTimeout(ParseError):
     """Parsing a message did not finish before its deadline."""
 
+
+
+class DeliveryError(MailflowError):
+    """A transport did not deliver a message; the subclass says what the outbox does next."""
+
+
+class TransientDelivery(DeliveryError):
+    """Worth trying again later."""
+
+
+class PermanentDelivery(DeliveryError):
+    """Refused for good."""
+
+
+class AmbiguousDelivery(DeliveryError):
+    """The outcome is unknown: the message may have been delivered."""

@@ -198,3 +198,44 @@ class Counter(SQLModel, table=True):
 
     name: str = Field(primary_key=True, max_length=40)  # e.g. "BS-2026"
     value: int = 0
+
+
+class OutboxState:
+    """Where an outgoing message stands; `ambiguous` is never resent without a person's word."""
+
+    QUEUED = "queued"  # waiting for its first attempt
+    SENDING = "sending"  # handed to the transport; a crash now leaves the outcome unknown
+    RETRY = "retry"  # a temporary failure; tried again at next_attempt_at
+    SENT = "sent"
+    DEAD = "dead"  # refused for good (5xx), or out of attempts; last_error says why
+    AMBIGUOUS = "ambiguous"  # may or may not have arrived: resent only by `outbox retry`
+
+    DUE = (QUEUED, RETRY)
+    ALL = (QUEUED, SENDING, RETRY, SENT, DEAD, AMBIGUOUS)
+
+
+class Outbox(SQLModel, table=True):
+    """One outgoing email, written in the same transaction as the change that causes it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=200, unique=True)  # e.g. ack:inbound:42: never queued twice
+    kind: str = Field(max_length=40)  # the template kind
+    recipients: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    subject: str = ""
+    text: str = ""
+    html: str = ""
+    message_id: str = Field(max_length=300, unique=True)  # ours, without brackets
+    in_reply_to: str | None = Field(default=None, max_length=998)
+    references: str | None = None  # space-separated, without brackets
+    auto_submitted: str = Field(default="auto-generated", max_length=40)
+    state: str = Field(default=OutboxState.QUEUED, max_length=20)
+    attempts: int = 0
+    next_attempt_at: datetime | None = _ts()
+    last_error: str | None = None
+    created_at: datetime | None = _ts()
+    sent_at: datetime | None = _ts()
+    inbound_id: int | None = Field(default=None, foreign_key="inbound_message.id", index=True)
+    reference: str | None = Field(default=None, max_length=40)  # the record it belongs to, e.g. BS-2026-0042

@@ -1,0 +1,173 @@
+"""The outbox: dedupe keys, the message on the wire, and the dispatcher's states across failures and crashes."""
+
+from __future__ import annotations
+
+import email
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from email.policy import default
+from pathlib import Path
+
+import pytest
+from builders import REPO
+from sqlmodel import select
+
+from mailflow.clock import FixedClock
+from mailflow.errors import AmbiguousDelivery, PermanentDelivery, TransientDelivery
+from mailflow.outbound import Renderer
+from mailflow.outbound.dispatch import Dispatcher
+from mailflow.outbound.outbox import queue
+from mailflow.outbound.samples import SAMPLES
+from mailflow.outbound.transports import FileTransport, MemoryTransport
+from mailflow.store import Outbox, OutboxState, Store
+
+CHAMBER = {"name": "成都市机械制造业商会", "signature": "秘书处", "address": "", "phone": "", "footer": ""}
+DOMAIN = "mailflow.chamber.example.org"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = Store.open(f"sqlite:///{tmp_path / 'o.db'}")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(datetime(2026, 11, 24, 1, 30, tzinfo=UTC))
+
+
+def ack(store: Store, clock: FixedClock, key: str = "ack:inbound:1") -> int:
+    rendered = Renderer(REPO / "templates", "zh-CN", CHAMBER).render(
+        "ack_submission", SAMPLES["ack_submission"], sent_on="2026年11月24日"
+    )
+    with store.session() as session:
+        row = queue(
+            session,
+            key=key,
+            kind="ack_submission",
+            recipients=["wangfang@hongda-machinery.cn"],
+            rendered=rendered,
+            now=clock.now(),
+            message_id_domain=DOMAIN,
+            in_reply_to="orig-1@hongda-machinery.cn",
+            auto_submitted="auto-replied",
+            reference="BS-2026-0042",
+        )
+        session.flush()
+        return row.id or 0
+
+
+def state(store: Store, row_id: int) -> Outbox:
+    with store.session() as session:
+        row = session.get(Outbox, row_id)
+        assert row is not None
+        return row
+
+
+def test_the_same_dedupe_key_is_never_queued_twice(store: Store, clock: FixedClock) -> None:
+    first = ack(store, clock)
+    assert ack(store, clock) == first
+    with store.session() as session:
+        assert len(session.exec(select(Outbox)).all()) == 1
+
+
+def test_the_message_on_the_wire_threads_and_reads_in_chinese(store: Store, clock: FixedClock) -> None:
+    row_id = ack(store, clock)
+    transport = MemoryTransport()
+    Dispatcher(store, transport, clock, sender="mishuchu@chamber.example.org", sender_name="商会秘书处").run()
+    (sent,) = transport.outbox
+    msg = email.message_from_bytes(sent.message, policy=default)
+    assert msg["Subject"] == "【已收到】BS-2026-0042 我公司参加2026中国国际机床展览会"
+    assert msg["In-Reply-To"] == "<orig-1@hongda-machinery.cn>" and msg["References"] == "<orig-1@hongda-machinery.cn>"
+    assert msg["Message-ID"] == f"<{state(store, row_id).message_id}>" and msg["Message-ID"].endswith(f"@{DOMAIN}>")
+    assert msg["Auto-Submitted"] == "auto-replied"
+    assert str(msg["From"]) == "商会秘书处 <mishuchu@chamber.example.org>"
+    text = msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    assert "登记编号为 BS-2026-0042" in text and "登记编号为 BS-2026-0042" in html
+    assert all(len(line) <= 998 for line in sent.message.split(b"\r\n"))
+    assert state(store, row_id).state == OutboxState.SENT
+
+
+class Failing:
+    """A transport that fails as told, to inject what a real server does on a bad day."""
+
+    name = "failing"
+
+    def __init__(self, *failures: Exception | None) -> None:
+        self.failures = list(failures)
+        self.calls = 0
+
+    def send(self, sender: str, recipients: Sequence[str], message: bytes, *, message_id: str) -> None:
+        self.calls += 1
+        failure = self.failures.pop(0) if self.failures else None
+        if failure is not None:
+            raise failure
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_temporary_failure_is_retried_with_backoff_then_sent_once(store: Store, clock: FixedClock) -> None:
+    row_id = ack(store, clock)
+    transport = Failing(TransientDelivery("451 try later"), TransientDelivery("451 try later"))
+    dispatcher = Dispatcher(store, transport, clock, sender="s@x.org", sender_name="S", retry_base_seconds=60)
+    assert dispatcher.run() == 0
+    assert (state(store, row_id).state, state(store, row_id).last_error) == (OutboxState.RETRY, "451 try later")
+    assert dispatcher.run() == 0, "not due before its backoff has passed"
+    clock.advance(seconds=60)
+    assert dispatcher.run() == 0
+    clock.advance(seconds=119)
+    assert dispatcher.run() == 0, "the second wait is twice as long"
+    clock.advance(seconds=1)
+    assert dispatcher.run() == 1
+    assert transport.calls == 3 and state(store, row_id).state == OutboxState.SENT
+
+
+def test_a_permanent_failure_is_dead_with_its_reason(store: Store, clock: FixedClock) -> None:
+    row_id = ack(store, clock)
+    Dispatcher(store, Failing(PermanentDelivery("550 no such user")), clock, sender="s@x.org", sender_name="S").run()
+    row = state(store, row_id)
+    assert (row.state, row.last_error) == (OutboxState.DEAD, "550 no such user")
+
+
+def test_out_of_attempts_is_dead(store: Store, clock: FixedClock) -> None:
+    row_id = ack(store, clock)
+    transport = Failing(*[TransientDelivery("421 busy")] * 3)
+    dispatcher = Dispatcher(store, transport, clock, sender="s@x.org", sender_name="S", max_attempts=3)
+    for _ in range(3):
+        dispatcher.run()
+        clock.advance(hours=1)
+    assert state(store, row_id).state == OutboxState.DEAD and transport.calls == 3
+
+
+def test_an_unknown_outcome_is_never_resent_without_a_person(store: Store, clock: FixedClock) -> None:
+    row_id = ack(store, clock)
+    transport = Failing(AmbiguousDelivery("connection lost after the final dot"))
+    dispatcher = Dispatcher(store, transport, clock, sender="s@x.org", sender_name="S")
+    dispatcher.run()
+    clock.advance(days=1)
+    dispatcher.run()
+    assert transport.calls == 1 and state(store, row_id).state == OutboxState.AMBIGUOUS
+    assert dispatcher.retry(row_id) == OutboxState.QUEUED
+    assert dispatcher.run() == 1 and transport.calls == 2
+
+
+def test_a_crash_while_sending_leaves_the_message_ambiguous(store: Store, clock: FixedClock) -> None:
+    """The process dies after the row is marked `sending`: on the next start nobody knows whether
+    the server had it, so it is not sent again on its own."""
+    row_id = ack(store, clock)
+    dispatcher = Dispatcher(store, MemoryTransport(), clock, sender="s@x.org", sender_name="S")
+    assert dispatcher._take() == row_id  # committed; then the process is killed
+    restarted = Dispatcher(store, MemoryTransport(), clock, sender="s@x.org", sender_name="S")
+    assert restarted.recover() == 1
+    assert restarted.run() == 0 and state(store, row_id).state == OutboxState.AMBIGUOUS
+
+
+def test_the_file_transport_writes_one_eml_per_message(store: Store, clock: FixedClock, tmp_path: Path) -> None:
+    row_id = ack(store, clock)
+    Dispatcher(store, FileTransport(tmp_path / "outbox"), clock, sender="s@x.org", sender_name="S").run()
+    (eml,) = (tmp_path / "outbox").glob("*.eml")
+    assert eml.name == f"{state(store, row_id).message_id}.eml"
+    assert email.message_from_bytes(eml.read_bytes(), policy=default)["Subject"].startswith("【已收到】BS-2026-0042")
