@@ -1,0 +1,199 @@
+"""SMTP delivery against a real aiosmtpd on 127.0.0.1: what arrives, and what the outbox records when
+the server says 451, 550, or drops the connection before or after the final dot."""
+
+from __future__ import annotations
+
+import email
+import socket
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from email.policy import default
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP as SmtpServer
+
+from mailflow.clock import FixedClock
+from mailflow.outbound.dispatch import Dispatcher
+from mailflow.outbound.outbox import queue
+from mailflow.outbound.render import Rendered
+from mailflow.outbound.smtp import SmtpTransport
+from mailflow.store import Outbox, OutboxState, Store
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Recorder:
+    """Keeps every message the server accepted; `replies` scripts the answers to the final dot."""
+
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
+        self.replies: list[str] = []
+        self.drop_after_dot = False
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if address.startswith("nobody@"):
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.drop_after_dot:
+            self.drop_after_dot = False
+            self.received.append(envelope.content)  # the server has it, but the client never hears
+            server.transport.close()
+            return "250 OK"
+        reply = self.replies.pop(0) if self.replies else "250 OK"
+        if reply.startswith("250"):
+            self.received.append(envelope.content)
+        return reply
+
+
+class DropsAtData(SmtpServer):
+    """Closes the connection when DATA arrives, once: the message never got to the final dot."""
+
+    drops = 0
+
+    async def smtp_DATA(self, arg: str) -> None:
+        if DropsAtData.drops:
+            DropsAtData.drops -= 1
+            assert self.transport is not None
+            self.transport.close()
+            return
+        await super().smtp_DATA(arg)
+
+
+class ScriptedController(Controller):
+    def factory(self) -> SmtpServer:
+        return DropsAtData(self.handler, hostname="mailflow.test")
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[Recorder, int]]:
+    recorder = Recorder()
+    controller = ScriptedController(recorder, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield recorder, controller.port
+    finally:
+        DropsAtData.drops = 0
+        controller.stop()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = Store.open(f"sqlite:///{tmp_path / 'o.db'}")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(datetime(2026, 11, 24, 1, 30, tzinfo=UTC))
+
+
+def queued(store: Store, clock: FixedClock, to: str = "wangfang@hongda-machinery.cn") -> int:
+    rendered = Rendered(
+        "【已收到】BS-2026-0042 展会信息", "王芳：\n\n您好！登记编号为 BS-2026-0042。\n", "<p>王芳：</p>"
+    )
+    with store.session() as session:
+        row = queue(
+            session,
+            key=f"ack:{to}",
+            kind="ack_submission",
+            recipients=[to],
+            rendered=rendered,
+            now=clock.now(),
+            message_id_domain="mailflow.test",
+            in_reply_to="orig@hongda.cn",
+        )
+        session.flush()
+        return row.id or 0
+
+
+def dispatch(store: Store, clock: FixedClock, port: int) -> Dispatcher:
+    transport = SmtpTransport("127.0.0.1", port, security="none", timeout=5, data_timeout=5)
+    dispatcher = Dispatcher(store, transport, clock, sender="mishuchu@chamber.example.org", sender_name="商会秘书处")
+    dispatcher.run()
+    transport.close()
+    return dispatcher
+
+
+def row(store: Store, row_id: int) -> Outbox:
+    with store.session() as session:
+        found = session.get(Outbox, row_id)
+        assert found is not None
+        return found
+
+
+def test_delivered_with_a_readable_chinese_subject_and_threading(
+    server: tuple[Recorder, int], store: Store, clock: FixedClock
+) -> None:
+    recorder, port = server
+    row_id = queued(store, clock)
+    dispatch(store, clock, port)
+    (raw,) = recorder.received
+    msg = email.message_from_bytes(raw, policy=default)
+    assert msg["Subject"] == "【已收到】BS-2026-0042 展会信息" and msg["In-Reply-To"] == "<orig@hongda.cn>"
+    assert msg.get_body(("plain",)).get_content().startswith("王芳：")
+    assert row(store, row_id).state == OutboxState.SENT
+
+
+def test_451_then_250_is_delivered_once(server: tuple[Recorder, int], store: Store, clock: FixedClock) -> None:
+    recorder, port = server
+    recorder.replies = ["451 4.3.0 try again later"]
+    row_id = queued(store, clock)
+    dispatch(store, clock, port)
+    assert (row(store, row_id).state, recorder.received) == (OutboxState.RETRY, [])
+    clock.advance(minutes=5)
+    dispatch(store, clock, port)
+    assert row(store, row_id).state == OutboxState.SENT and len(recorder.received) == 1
+
+
+def test_550_is_dead_with_the_servers_reason(server: tuple[Recorder, int], store: Store, clock: FixedClock) -> None:
+    _, port = server
+    row_id = queued(store, clock, to="nobody@hongda-machinery.cn")
+    dispatch(store, clock, port)
+    dead = row(store, row_id)
+    assert dead.state == OutboxState.DEAD and dead.last_error == "550 5.1.1 no such user"
+
+
+def test_a_drop_before_the_final_dot_is_retried_and_delivered_once(
+    server: tuple[Recorder, int], store: Store, clock: FixedClock
+) -> None:
+    recorder, port = server
+    DropsAtData.drops = 1
+    row_id = queued(store, clock)
+    dispatch(store, clock, port)
+    assert row(store, row_id).state == OutboxState.RETRY and recorder.received == []
+    clock.advance(minutes=5)
+    dispatch(store, clock, port)
+    assert row(store, row_id).state == OutboxState.SENT and len(recorder.received) == 1
+
+
+def test_a_drop_after_the_final_dot_is_ambiguous_and_not_resent(
+    server: tuple[Recorder, int], store: Store, clock: FixedClock
+) -> None:
+    recorder, port = server
+    recorder.drop_after_dot = True
+    row_id = queued(store, clock)
+    dispatcher = dispatch(store, clock, port)
+    assert row(store, row_id).state == OutboxState.AMBIGUOUS
+    clock.advance(days=1)
+    dispatch(store, clock, port)
+    assert len(recorder.received) == 1, "the server had it: sending again would be a duplicate"
+    assert dispatcher.retry(row_id) == OutboxState.QUEUED  # only a person's word sends it again
+    dispatch(store, clock, port)
+    assert len(recorder.received) == 2 and row(store, row_id).state == OutboxState.SENT
+
+
+def test_a_server_that_is_down_is_a_temporary_failure(store: Store, clock: FixedClock) -> None:
+    row_id = queued(store, clock)
+    dispatch(store, clock, free_port())  # nothing listens there
+    assert row(store, row_id).state == OutboxState.RETRY and "cannot connect" in (row(store, row_id).last_error or "")
