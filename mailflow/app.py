@@ -14,6 +14,9 @@ from mailflow.ingest.archiver import Archiver, StartPolicy, start_of
 from mailflow.ingest.imap import ImapSource
 from mailflow.ingest.maildir import MaildirSource
 from mailflow.ingest.source import MailSource
+from mailflow.outbound.dispatch import Dispatcher
+from mailflow.outbound.smtp import SmtpTransport
+from mailflow.outbound.transports import FileTransport, Transport
 from mailflow.parse import ParseLimits
 from mailflow.pipeline import Pipeline
 from mailflow.steps import PipelineSettings
@@ -31,14 +34,19 @@ class App:
     pipeline: Pipeline
     sources: list[tuple[MailSource, Archiver]]
     clock: Clock
+    dispatcher: Dispatcher
 
     def close(self) -> None:
         for source, _ in self.sources:
             source.close()
+        self.dispatcher.transport.close()
         self.store.close()
 
 
-def build_app(settings: Settings, *, clock: Clock | None = None, rules: RuleSet | None = None) -> App:
+def build_app(
+    settings: Settings, *, clock: Clock | None = None, rules: RuleSet | None = None, transport: Transport | None = None
+) -> App:
+    """Wire everything; `transport` replaces the configured one (tests use the memory transport)."""
     clock = clock or SystemClock()
     rules = rules or load_rules(settings.rules_dir)
     store = Store.open(settings.database_url)
@@ -49,7 +57,38 @@ def build_app(settings: Settings, *, clock: Clock | None = None, rules: RuleSet 
     attachments = BlobStore(data / "attachments", fsync=False)
     pipeline = Pipeline(store, raw, attachments, rules, pipeline_settings(settings), clock)
     sources = [(make_source(s, settings), make_archiver(s, settings, store, raw, clock)) for s in settings.sources]
-    return App(settings, store, rules, raw, pipeline, sources, clock)
+    dispatcher = make_dispatcher(settings, store, clock, transport)
+    return App(settings, store, rules, raw, pipeline, sources, clock, dispatcher)
+
+
+def make_transport(settings: Settings) -> Transport:
+    out = settings.outbound
+    if out.transport == "smtp" and out.smtp is not None:
+        smtp = out.smtp
+        return SmtpTransport(
+            smtp.host,
+            smtp.port,
+            security=smtp.security,
+            username=smtp.user,
+            password=smtp.password(),
+            timeout=smtp.timeout,
+            data_timeout=smtp.data_timeout,
+            ca_file=str(settings.resolve(smtp.ca_file)) if smtp.ca_file else None,
+        )
+    return FileTransport(settings.resolve(out.folder))
+
+
+def make_dispatcher(settings: Settings, store: Store, clock: Clock, transport: Transport | None = None) -> Dispatcher:
+    out = settings.outbound
+    return Dispatcher(
+        store,
+        transport or make_transport(settings),
+        clock,
+        sender=out.from_address,
+        sender_name=out.from_name or settings.chamber.name,
+        max_attempts=out.max_attempts,
+        retry_base_seconds=out.retry_base_seconds,
+    )
 
 
 def parse_limits(settings: Settings) -> ParseLimits:

@@ -7,7 +7,7 @@ import json
 import logging
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -20,7 +20,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from mailflow import __version__
-from mailflow.app import App, build_app, data_paths, make_source, pipeline_settings
+from mailflow.app import App, build_app, data_paths, make_dispatcher, make_source, pipeline_settings
 from mailflow.classify import Facts, classify, load_rules
 from mailflow.config import Settings, config_path, load_settings
 from mailflow.daemon import Daemon
@@ -30,7 +30,9 @@ from mailflow.outbound.samples import SAMPLES
 from mailflow.parse import parse
 from mailflow.reasons import Reason
 from mailflow.screen import auto_reply_reason, bounce_reason
-from mailflow.store import FolderState, InboundMessage, InboundState, Store
+from mailflow.clock import SystemClock
+from mailflow.outbound.transports import MemoryTransport
+from mailflow.store import FolderState, InboundMessage, InboundState, Outbox, OutboxState, Store
 from mailflow.store.db import make_engine, migrate, schema_status
 from mailflow.validate import validate_attachments
 
@@ -41,8 +43,10 @@ app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="mailflow: the chamber's mail, understood and answered."
 )
 inbox_app = typer.Typer(no_args_is_help=True, help="Inbound messages.")
+outbox_app = typer.Typer(no_args_is_help=True, help="Outgoing messages.")
 rules_app = typer.Typer(no_args_is_help=True, help="Classification rules.")
 app.add_typer(inbox_app, name="inbox")
+app.add_typer(outbox_app, name="outbox")
 app.add_typer(rules_app, name="rules")
 
 out = Console(soft_wrap=True)
@@ -230,7 +234,7 @@ def run(
         ing = report.ingest
         out.print(
             f"archived {ing.archived}, skipped {ing.skipped}, duplicates {ing.duplicates} in {ing.seconds:.1f} s; "
-            f"processed {report.processed} in {report.pipeline_seconds:.1f} s"
+            f"processed {report.processed} in {report.pipeline_seconds:.1f} s; sent {report.sent}"
         )
         for error in report.errors:
             err.print(f"[red]error:[/] {error}", highlight=False)
@@ -347,16 +351,99 @@ def inbox_list(
         lines.append(
             (str(row.id), row.sender or "", row.subject or "", intent, row.state, _reasons_text(row.reasons, locale))
         )
+    _print_lines(("id", "sender", "subject", "intent", "state", "reasons"), lines)
+
+
+@outbox_app.command("list")
+def outbox_list(
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+    state: Annotated[list[str] | None, typer.Option("--state", help="only these states (repeatable)")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="newest N messages")] = 50,
+) -> None:
+    """One line per outgoing message: id, state, attempts, recipients, subject, last error."""
+    settings = _settings(config, check_secrets=False)
+    for s in state or []:
+        if s not in OutboxState.ALL:
+            err.print(f"unknown state {s!r}; known: {', '.join(OutboxState.ALL)}")
+            raise typer.Exit(2)
+    store = Store.open(settings.database_url)
+    try:
+        with store.session() as session:
+            query = select(Outbox).order_by(col(Outbox.id).desc()).limit(limit)
+            if state:
+                query = query.where(col(Outbox.state).in_(state))
+            rows = list(reversed(session.exec(query).all()))
+    finally:
+        store.close()
+    zone = settings.chamber.zone
+    items = [
+        {
+            "id": r.id,
+            "state": r.state,
+            "attempts": r.attempts,
+            "kind": r.kind,
+            "recipients": r.recipients,
+            "subject": r.subject,
+            "reference": r.reference,
+            "message_id": r.message_id,
+            "created_at": r.created_at.isoformat() if r.created_at else None,
+            "sent_at": r.sent_at.isoformat() if r.sent_at else None,
+            "next_attempt_at": r.next_attempt_at.isoformat() if r.next_attempt_at else None,
+            "last_error": r.last_error,
+        }
+        for r in rows
+    ]
+    if as_json:
+        out.print_json(json.dumps(items, ensure_ascii=False))
+        return
+    lines = [
+        (
+            str(r.id),
+            r.state,
+            str(r.attempts),
+            ", ".join(r.recipients),
+            r.subject,
+            r.sent_at.astimezone(zone).strftime("%Y-%m-%d %H:%M") if r.sent_at else "",
+            r.last_error or "",
+        )
+        for r in rows
+    ]
+    _print_lines(("id", "state", "tries", "to", "subject", "sent", "last error"), lines)
+
+
+@outbox_app.command("retry")
+def outbox_retry(
+    ids: Annotated[list[int], typer.Argument(help="outbox ids (see `outbox list`)")],
+    config: ConfigOpt = None,
+) -> None:
+    """Queue dead or ambiguous messages again; sent on the next pass (`run --once` sends at once)."""
+    settings = _settings(config, check_secrets=False)
+    store = Store.open(settings.database_url)
+    try:
+        dispatcher = make_dispatcher(settings, store, SystemClock(), MemoryTransport())
+        missing = False
+        for row_id in ids:
+            result = dispatcher.retry(row_id)
+            if result == "missing":
+                err.print(f"#{row_id}: no such outgoing message")
+                missing = True
+            else:
+                out.print(f"#{row_id}: {result}")
+    finally:
+        store.close()
+    raise typer.Exit(1 if missing else 0)
+
+
+def _print_lines(header: tuple[str, ...], lines: Sequence[tuple[str, ...]]) -> None:
+    """A table in a terminal; one tab-separated line per row, nothing cut, when piped."""
     if not out.is_terminal:
-        # One line per message, tab-separated, nothing cut: for grep, awk and spreadsheets.
-        for line in lines:
-            out.print(
-                "\t".join(" ".join(field.split()) for field in line), markup=False, highlight=False, soft_wrap=True
-            )
+        for line in lines:  # rich would expand the tabs; these lines are for tools
+            typer.echo("\t".join(" ".join(field.split()) for field in line))
         return
     table = Table()
-    for column in ("id", "sender", "subject", "intent", "state", "reasons"):
-        table.add_column(column, no_wrap=True, overflow="ellipsis", max_width=None if column != "subject" else 40)
+    for column in header:
+        table.add_column(column, no_wrap=True, overflow="ellipsis", max_width=40 if column == "subject" else None)
     for line in lines:
         table.add_row(*line)
     out.print(table)

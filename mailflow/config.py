@@ -119,6 +119,38 @@ class ImapSource(_SourceBase):
 SourceSettings = Annotated[MaildirSource | ImapSource, Field(discriminator="kind")]
 
 
+class SmtpSettings(_Frozen):
+    host: str
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["tls", "starttls", "none"] = "starttls"
+    ca_file: Path | None = None
+    user: str = ""
+    password_env: str = ""  # the variable that holds the password; empty: no login
+    timeout: float = Field(60.0, gt=0)
+    data_timeout: float = Field(600.0, gt=0)  # the wait for the reply to the final dot (RFC 5321)
+
+    def password(self) -> str:
+        return os.environ.get(self.password_env, "") if self.password_env else ""
+
+
+class OutboundSettings(_Frozen):
+    """How letters leave: written as .eml files (the embedded default), or sent over SMTP."""
+
+    transport: Literal["file", "smtp"] = "file"
+    folder: Path = Path("var/outbox")  # for the file transport
+    smtp: SmtpSettings | None = None
+    from_address: str = "mishuchu@chamber.example.org"
+    from_name: str = ""  # the chamber's name when empty
+    max_attempts: int = Field(5, ge=1)
+    retry_base_seconds: float = Field(60.0, gt=0)  # then 2×, 4× … after each temporary failure
+
+    @model_validator(mode="after")
+    def _smtp_when_chosen(self) -> OutboundSettings:
+        if self.transport == "smtp" and self.smtp is None:
+            raise ValueError("transport smtp needs an smtp: section (host, port, …)")
+        return self
+
+
 class DatabaseSettings(_Frozen):
     url: str = "sqlite:///var/mailflow.db"
 
@@ -149,6 +181,7 @@ class Settings(_Frozen):
     paths: PathSettings = PathSettings()
     database: DatabaseSettings = DatabaseSettings()
     sources: tuple[SourceSettings, ...] = ()
+    outbound: OutboundSettings = OutboundSettings()
     limits: LimitSettings = LimitSettings()
     daemon: DaemonSettings = DaemonSettings()
     # Folder of the config file: relative paths are resolved against it.
@@ -242,5 +275,8 @@ def _check_secrets(settings: Settings, source: str) -> None:
     for i, src in enumerate(settings.sources):
         if isinstance(src, ImapSource) and not src.password():
             problems.append(f"sources.{i}.password_env: environment variable {src.password_env} is not set or empty")
+    smtp = settings.outbound.smtp
+    if settings.outbound.transport == "smtp" and smtp and smtp.password_env and not smtp.password():
+        problems.append(f"outbound.smtp.password_env: environment variable {smtp.password_env} is not set or empty")
     if problems:
         raise ConfigError(source, problems)

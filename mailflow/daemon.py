@@ -30,6 +30,7 @@ log = logging.getLogger("mailflow.daemon")
 class RunReport:
     ingest: PassReport = field(default_factory=PassReport)
     processed: int = 0
+    sent: int = 0
     errors: list[str] = field(default_factory=list)
     pipeline_seconds: float = 0.0  # wall time of the pass; the ingest's own is in ingest.seconds
 
@@ -40,6 +41,8 @@ class Daemon:
         self._sleep = sleep
         self._stop = False
         self._failures: dict[str, int] = {}
+        # Mail a stopped process was handing over may or may not have left: never resend it on our own.
+        app.dispatcher.recover()
 
     # -- stopping ------------------------------------------------------------------------
 
@@ -93,6 +96,7 @@ class Daemon:
             report.errors.extend(errors)
         else:
             report.errors.append("ingest ended without a report (see the log); its mail is taken next pass")
+        report.sent = self.app.dispatcher.run(self.stopping)
         report.pipeline_seconds = time.perf_counter() - started
         return report
 

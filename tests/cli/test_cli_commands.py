@@ -120,3 +120,44 @@ def test_a_broken_rules_file_stops_every_start_with_exit_2(home: Path) -> None:
         result = mailflow(home, *args, check=False)
         assert result.returncode == 2, args
         assert "30-local.yaml: rules[0] (typo).intent: 'submision' is not one of" in result.stderr
+
+
+def test_run_once_delivers_the_outbox_and_outbox_list_and_retry_show_and_mend_it(home: Path) -> None:
+    """GIVEN letters in the outbox WHEN one pass runs THEN the file transport writes them to var/outbox;
+    a dead one is listed with its reason, and `outbox retry` sends it on the next pass."""
+    from datetime import UTC, datetime
+
+    from mailflow.config import load_settings
+    from mailflow.outbound.outbox import queue
+    from mailflow.outbound.render import Rendered
+    from mailflow.store import Outbox, Store
+
+    settings = load_settings(home / "config.yaml")
+    store = Store.open(settings.database_url)
+    now = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
+    with store.session() as session:
+        for n in (1, 2):
+            queue(
+                session,
+                key=f"test:{n}",
+                kind="ack_submission",
+                recipients=[f"l{n}@hongda.cn"],
+                rendered=Rendered(f"【已收到】BS-2026-000{n}", "正文\n", "<p>正文</p>"),
+                now=now,
+                message_id_domain="mailflow.test",
+            )
+    with store.session() as session:
+        dead = session.get(Outbox, 2)
+        assert dead is not None
+        dead.state, dead.last_error = "dead", "550 5.1.1 no such user"
+    store.close()
+    assert "sent 1" in mailflow(home, "run", "--once").stdout
+    assert len(list((home / "var" / "outbox").glob("*.eml"))) == 1
+    items = json.loads(mailflow(home, "outbox", "list", "--json").stdout)
+    assert [(i["state"], i["last_error"]) for i in items] == [("sent", None), ("dead", "550 5.1.1 no such user")]
+    listing = mailflow(home, "outbox", "list", "--state", "dead").stdout
+    assert listing.startswith("2\tdead\t") and "550 5.1.1 no such user" in listing
+    assert "#2: queued" in mailflow(home, "outbox", "retry", "2").stdout
+    assert "sent 1" in mailflow(home, "run", "--once").stdout
+    assert len(list((home / "var" / "outbox").glob("*.eml"))) == 2
+    assert mailflow(home, "outbox", "retry", "99", check=False).returncode == 1
