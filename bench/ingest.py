@@ -159,7 +159,7 @@ def prepare_mailflow(work: Path, server: ImapTestServer) -> Path:
     from mailflow.store import Liaison, Unit
 
     shipped = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))
-    shipped["paths"] = {"data": str(work / "data"), "rules": str(REPO / "rules")}
+    shipped["paths"] = {"data": str(work / "data"), "rules": str(REPO / "rules"), "templates": str(REPO / "templates")}
     shipped["database"] = {"url": f"sqlite:///{work / 'mailflow.db'}"}
     shipped["sources"] = [
         {
@@ -210,19 +210,21 @@ def run_mailflow(config: Path, profile: Path | None = None) -> tuple[float, floa
     """
     args = ["run", "--once", "--no-progress", "--config", str(config)]
     prefix = ["-m", "cProfile", "-o", str(profile)] if profile else []
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, *prefix, "-m", "mailflow", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    peak = 0
-    while proc.poll() is None:
-        peak = max(peak, _rss_kb(proc.pid))
-        time.sleep(0.02)
-    elapsed = time.perf_counter() - started
-    out, err = proc.communicate()
+    # Output goes to files: a pipe nobody reads while we sample would fill and stall mailflow.
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, *prefix, "-m", "mailflow", *args], stdout=out, stderr=err, text=True)
+        peak = 0
+        while proc.poll() is None:
+            peak = max(peak, _rss_kb(proc.pid))
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
     if proc.returncode != 0:
-        raise RuntimeError(f"mailflow failed:\n{out}\n{err[-3000:]}")
-    return elapsed, peak / 1024, out.strip()
+        raise RuntimeError(f"mailflow failed:\n{stdout}\n{stderr[-3000:]}")
+    return elapsed, peak / 1024, stdout.strip()
 
 
 def main() -> int:

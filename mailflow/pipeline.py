@@ -111,6 +111,7 @@ class Pipeline:
         pays one commit per batch, and the rare case a second run of the batch's messages.
         """
         prepared: list[tuple[Context, Outcome | None]] = []
+        ids = [row.id or 0 for row in rows]  # read now: after a failed batch the rows are expired
         try:
             with Session(self.store.engine, autoflush=False, expire_on_commit=False) as work:
                 for row in rows:
@@ -136,7 +137,6 @@ class Pipeline:
                     self._finish(ctx.row, outcome)
                 work.commit()
         except Exception:  # noqa: BLE001 - one message's bug must not stop the others
-            ids = [row.id or 0 for row in rows]
             log.warning("a message in batch %s failed; running the batch one by one", ids, exc_info=True)
             prepared = []
             done: list[int] = []

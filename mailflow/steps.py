@@ -176,10 +176,12 @@ def classify_step(ctx: Context) -> Outcome | None:
     ctx.row.intent, ctx.row.category, ctx.row.rule = result.intent, result.category, result.rule
     if result.intent in ("auto_reply", "bounce"):
         return Outcome(InboundState.IGNORED, (Reason(result.intent, {"why": f"rule {result.rule}"}),))
-    if result.intent == "unknown":
-        return Outcome(InboundState.HELD, (Reason("unknown_intent"),))
+    # A stranger is held as a stranger whatever the mail says: that is what the secretariat
+    # must decide, and what the sender is told (how to register).
     if ctx.sender_role == "unknown" and result.intent not in OPEN_TO_UNKNOWN_SENDERS:
         return Outcome(InboundState.HELD, (Reason("unknown_sender", {"email": ctx.row.sender or ""}),))
+    if result.intent == "unknown":
+        return Outcome(InboundState.HELD, (Reason("unknown_intent"),))
     return None
 
 

@@ -110,7 +110,7 @@ def make_mail(
 def base_config(tmp: Path, *, sources: list[dict[str, Any]] | None = None, **sections: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
         "chamber": {"secretariat": [SECRETARIAT], "message_id_domain": "mailflow.chamber.example.org"},
-        "paths": {"data": str(tmp / "data"), "rules": str(REPO / "rules")},
+        "paths": {"data": str(tmp / "data"), "rules": str(REPO / "rules"), "templates": str(REPO / "templates")},
         "database": {"url": f"sqlite:///{tmp / 'mailflow.db'}"},
         "sources": sources
         if sources is not None

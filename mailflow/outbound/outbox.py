@@ -40,7 +40,9 @@ def queue(
     reference: str | None = None,
 ) -> Outbox:
     """Add a message to the outbox unless one with `key` is there already; return the row."""
-    existing = session.exec(select(Outbox).where(Outbox.dedupe_key == key)).first()
+    # Rows added in this transaction but not yet flushed (the pipeline writes a batch at once).
+    pending = next((o for o in session.new if isinstance(o, Outbox) and o.dedupe_key == key), None)
+    existing = pending or session.exec(select(Outbox).where(Outbox.dedupe_key == key)).first()
     if existing is not None:
         return existing
     row = Outbox(
