@@ -76,6 +76,12 @@ def test_unknown_sender_is_held_and_named(app: App, tmp_path: Path) -> None:
     assert "stranger@example.net" in row.reasons[0]["zh"]
 
 
+def test_a_stranger_is_held_as_a_stranger_whatever_the_mail_says(app: App, tmp_path: Path) -> None:
+    deliver(tmp_path / "Maildir", make_mail(sender="stranger@example.net", subject="你好"))
+    run_pass(app)
+    assert codes(only(app)) == ["unknown_sender"]
+
+
 def test_registration_from_an_unknown_sender_is_accepted(app: App, tmp_path: Path) -> None:
     deliver(tmp_path / "Maildir", make_mail(sender="new@example.net", subject="【登记】联络员登记 - 新星机床厂"))
     run_pass(app)
