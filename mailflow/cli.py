@@ -315,19 +315,7 @@ def inbox_list(
 ) -> None:
     """One line per message: id, sender, subject, intent, state, reasons."""
     settings = _settings(config, check_secrets=False)
-    for s in state or []:
-        if s not in InboundState.ALL:
-            err.print(f"unknown state {s!r}; known: {', '.join(InboundState.ALL)}")
-            raise typer.Exit(2)
-    store = Store.open(settings.database_url)
-    try:
-        with store.session() as session:
-            query = select(InboundMessage).order_by(col(InboundMessage.id).desc()).limit(limit)
-            if state:
-                query = query.where(col(InboundMessage.state).in_(state))
-            rows = list(reversed(session.exec(query).all()))
-    finally:
-        store.close()
+    rows = _newest(settings, InboundMessage, state, InboundState.ALL, limit)
     locale = settings.chamber.locale
     items = [
         {
@@ -363,19 +351,7 @@ def outbox_list(
 ) -> None:
     """One line per outgoing message: id, state, attempts, recipients, subject, last error."""
     settings = _settings(config, check_secrets=False)
-    for s in state or []:
-        if s not in OutboxState.ALL:
-            err.print(f"unknown state {s!r}; known: {', '.join(OutboxState.ALL)}")
-            raise typer.Exit(2)
-    store = Store.open(settings.database_url)
-    try:
-        with store.session() as session:
-            query = select(Outbox).order_by(col(Outbox.id).desc()).limit(limit)
-            if state:
-                query = query.where(col(Outbox.state).in_(state))
-            rows = list(reversed(session.exec(query).all()))
-    finally:
-        store.close()
+    rows = _newest(settings, Outbox, state, OutboxState.ALL, limit)
     zone = settings.chamber.zone
     items = [
         {
@@ -433,6 +409,23 @@ def outbox_retry(
     finally:
         store.close()
     raise typer.Exit(1 if missing else 0)
+
+
+def _newest(settings: Settings, model: Any, states: list[str] | None, known: tuple[str, ...], limit: int) -> list[Any]:
+    """The newest `limit` rows of `model` (oldest first), in the given states when some are named."""
+    for name in states or []:
+        if name not in known:
+            err.print(f"unknown state {name!r}; known: {', '.join(known)}")
+            raise typer.Exit(2)
+    store = Store.open(settings.database_url)
+    try:
+        with store.session() as session:
+            query = select(model).order_by(col(model.id).desc()).limit(limit)
+            if states:
+                query = query.where(col(model.state).in_(states))
+            return list(reversed(session.exec(query).all()))
+    finally:
+        store.close()
 
 
 def _print_lines(header: tuple[str, ...], lines: Sequence[tuple[str, ...]]) -> None:

@@ -6,9 +6,7 @@ from __future__ import annotations
 import email
 import socket
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from email.policy import default
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -84,18 +82,6 @@ def server() -> Iterator[tuple[Recorder, int]]:
     finally:
         DropsAtData.drops = 0
         controller.stop()
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(f"sqlite:///{tmp_path / 'o.db'}")
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(datetime(2026, 11, 24, 1, 30, tzinfo=UTC))
 
 
 def queued(store: Store, clock: FixedClock, to: str = "wangfang@hongda-machinery.cn") -> int:

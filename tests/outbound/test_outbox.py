@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import email
-from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from email.policy import default
 from pathlib import Path
 
-import pytest
 from builders import REPO
 from sqlmodel import select
 
@@ -23,18 +21,6 @@ from mailflow.store import Outbox, OutboxState, Store
 
 CHAMBER = {"name": "成都市机械制造业商会", "signature": "秘书处", "address": "", "phone": "", "footer": ""}
 DOMAIN = "mailflow.chamber.example.org"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(f"sqlite:///{tmp_path / 'o.db'}")
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(datetime(2026, 11, 24, 1, 30, tzinfo=UTC))
 
 
 def ack(store: Store, clock: FixedClock, key: str = "ack:inbound:1") -> int:
