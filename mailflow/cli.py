@@ -262,18 +262,20 @@ def _progress(show: bool) -> Iterator[Any]:
 
 @app.command()
 def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
-    """Counts by state, the last poll of every folder, and errors."""
+    """Counts by state (incoming and outgoing), the last poll of every folder, and errors."""
     settings = _settings(config, check_secrets=False)
     store = Store.open(settings.database_url)
     try:
         with store.session() as session:
             counts = dict(session.exec(select(InboundMessage.state, func.count()).group_by(InboundMessage.state)).all())
+            sending = dict(session.exec(select(Outbox.state, func.count()).group_by(Outbox.state)).all())
             folders = session.exec(select(FolderState).order_by(FolderState.source, FolderState.folder)).all()
     finally:
         store.close()
     data: dict[str, Any] = {
         "counts": {state: counts.get(state, 0) for state in InboundState.ALL},
         "total": sum(counts.values()),
+        "outbox": {state: sending.get(state, 0) for state in OutboxState.ALL},
         "folders": [
             {
                 "source": f.source,
@@ -296,6 +298,12 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     for state, count in data["counts"].items():
         table.add_row(state, str(count))
     out.print(table)
+    otable = Table(title="outgoing mail by state")
+    otable.add_column("state")
+    otable.add_column("count", justify="right")
+    for state, count in data["outbox"].items():
+        otable.add_row(state, str(count))
+    out.print(otable)
     zone = settings.chamber.zone
     ftable = Table(title="mailboxes")
     for column in ("source", "folder", "last poll", "last error"):

@@ -177,3 +177,4 @@ def test_run_once_delivers_the_outbox_and_outbox_list_and_retry_show_and_mend_it
     assert "sent 1" in mailflow(home, "run", "--once").stdout
     assert len(list((home / "var" / "outbox").glob("*.eml"))) == 2
     assert mailflow(home, "outbox", "retry", "99", check=False).returncode == 1
+    assert json.loads(mailflow(home, "status", "--json").stdout)["outbox"]["sent"] == 2
