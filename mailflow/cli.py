@@ -59,6 +59,8 @@ ConfigOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+StateOpt = Annotated[list[str] | None, typer.Option("--state", help="only these states (repeatable)")]
+LimitOpt = Annotated[int, typer.Option("--limit", help="the newest N")]
 
 
 def main() -> None:
@@ -318,8 +320,8 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
 def inbox_list(
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
-    state: Annotated[list[str] | None, typer.Option("--state", help="only these states (repeatable)")] = None,
-    limit: Annotated[int, typer.Option("--limit", help="newest N messages")] = 50,
+    state: StateOpt = None,
+    limit: LimitOpt = 50,
 ) -> None:
     """One line per message: id, sender, subject, intent, state, reasons."""
     settings = _settings(config, check_secrets=False)
@@ -354,8 +356,8 @@ def inbox_list(
 def outbox_list(
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
-    state: Annotated[list[str] | None, typer.Option("--state", help="only these states (repeatable)")] = None,
-    limit: Annotated[int, typer.Option("--limit", help="newest N messages")] = 50,
+    state: StateOpt = None,
+    limit: LimitOpt = 50,
 ) -> None:
     """One line per outgoing message: id, state, attempts, recipients, subject, last error."""
     settings = _settings(config, check_secrets=False)
