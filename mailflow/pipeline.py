@@ -20,6 +20,7 @@ from mailflow.clock import Clock
 from mailflow.reasons import Reason
 from mailflow.steps import PREPARE, STEPS, WRITE, Context, Outcome, PipelineSettings, Roster, Step
 from mailflow.store import BlobStore, InboundMessage, InboundState, Store, StoredAttachment
+from mailflow.workflows import FINISHERS
 from mailflow.workflows.references import forget_taken
 
 log = logging.getLogger("mailflow.pipeline")
@@ -135,6 +136,7 @@ class Pipeline:
                     outcome = outcome or self._run_steps(ctx, WRITE)
                     assert outcome is not None, "the act step always returns an outcome"
                     self._finish(ctx.row, outcome)
+                    self._follow_up(ctx, outcome)
                 work.commit()
         except Exception:  # noqa: BLE001 - one message's bug must not stop the others
             log.warning("a message in batch %s failed; running the batch one by one", ids, exc_info=True)
@@ -166,6 +168,7 @@ class Pipeline:
                 outcome = self._run_steps(ctx)
                 assert outcome is not None, "the act step always returns an outcome"
                 self._finish(row, outcome)
+                self._follow_up(ctx, outcome)
         except Exception as exc:  # noqa: BLE001 - a bug in one message must not stop the daemon
             log.error("processing message %s failed:\n%s", inbound_id, traceback.format_exc())
             session.expire(row)  # the savepoint is gone; so is everything the steps wrote
@@ -195,6 +198,11 @@ class Pipeline:
             if outcome is not None:
                 return outcome
         return None
+
+    @staticmethod
+    def _follow_up(ctx: Context, outcome: Outcome) -> None:
+        for finisher in FINISHERS:
+            finisher(ctx, outcome)
 
     def _finish(self, row: InboundMessage, outcome: Outcome) -> None:
         row.state = outcome.state

@@ -3,6 +3,7 @@
 from mailflow.store.blobs import BlobStore, sha256_hex
 from mailflow.store.db import Store, make_engine, migrate
 from mailflow.store.models import (
+    AddressFlag,
     Counter,
     FolderState,
     InboundMessage,
@@ -18,6 +19,7 @@ from mailflow.store.models import (
 )
 
 __all__ = [
+    "AddressFlag",
     "BlobStore",
     "Counter",
     "FolderState",

@@ -209,9 +209,10 @@ class OutboxState:
     SENT = "sent"
     DEAD = "dead"  # refused for good (5xx), or out of attempts; last_error says why
     AMBIGUOUS = "ambiguous"  # may or may not have arrived: resent only by `outbox retry`
+    BOUNCED = "bounced"  # accepted, then returned by a later server (a bounce named it)
 
     DUE = (QUEUED, RETRY)
-    ALL = (QUEUED, SENDING, RETRY, SENT, DEAD, AMBIGUOUS)
+    ALL = (QUEUED, SENDING, RETRY, SENT, DEAD, AMBIGUOUS, BOUNCED)
 
 
 class Outbox(SQLModel, table=True):
@@ -239,3 +240,16 @@ class Outbox(SQLModel, table=True):
     sent_at: datetime | None = _ts()
     inbound_id: int | None = Field(default=None, foreign_key="inbound_message.id", index=True)
     reference: str | None = Field(default=None, max_length=40)  # the record it belongs to, e.g. BS-2026-0042
+
+
+class AddressFlag(SQLModel, table=True):
+    """An address mail to which bounced: shown to the secretariat, who decide what to do."""
+
+    __tablename__ = "address_flag"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, unique=True)
+    reason: str = ""
+    bounces: int = 0
+    first_at: datetime | None = _ts()
+    last_at: datetime | None = _ts()

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from mailflow.workflows import registration, submission
+from mailflow.workflows import bounces, registration, submission
 
 if TYPE_CHECKING:
-    from mailflow.steps import Context
+    from mailflow.steps import Context, Outcome
 
 Handler = Callable[["Context"], None]
+Finisher = Callable[["Context", "Outcome"], None]
 
 
 def record_only(ctx: Context) -> None:
@@ -45,3 +46,6 @@ HANDLERS: dict[str, Handler] = _table(
 
 # Intents a sender we do not know may use: anyone may ask to register.
 OPEN_TO_UNKNOWN_SENDERS = frozenset({"registration"})
+
+# What runs for every message once its outcome is known, in the transaction that records it.
+FINISHERS: tuple[Finisher, ...] = (bounces.record,)

@@ -1,0 +1,45 @@
+"""A bounce of mail we sent: the outbox row is marked bounced and the address flagged.
+
+Runs after the pipeline has decided the message is a bounce (it is ignored, never answered).
+A delay notice (4.x.x, Action: delayed) is noted on the row but changes nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlmodel import select
+
+from mailflow.screen.bounces import read_bounce
+from mailflow.store import AddressFlag, Outbox, OutboxState
+
+if TYPE_CHECKING:
+    from mailflow.steps import Context, Outcome
+
+
+def record(ctx: Context, outcome: Outcome) -> None:
+    if ctx.row.intent != "bounce" or ctx.mail is None:
+        return
+    bounce = read_bounce(ctx.mail, ctx.settings.message_id_domain)
+    if bounce.message_id is None:
+        return
+    sent = ctx.session.exec(select(Outbox).where(Outbox.message_id == bounce.message_id)).first()
+    if sent is None:
+        return
+    ctx.notes["bounced_outbox"] = str(sent.id)
+    if not bounce.permanent:
+        sent.last_error = f"delayed: {bounce.describe()}"[:1000]
+        return
+    sent.state, sent.last_error = OutboxState.BOUNCED, bounce.describe()[:1000]
+    for address in [bounce.recipient] if bounce.recipient else sent.recipients:
+        _flag(ctx, address, bounce.describe())
+
+
+def _flag(ctx: Context, address: str, reason: str) -> None:
+    pending = (o for o in ctx.session.new if isinstance(o, AddressFlag) and o.email == address)
+    flag = next(pending, None) or ctx.session.exec(select(AddressFlag).where(AddressFlag.email == address)).first()
+    if flag is None:
+        flag = AddressFlag(email=address, first_at=ctx.now)
+        ctx.session.add(flag)
+    flag.bounces += 1
+    flag.reason, flag.last_at = reason[:1000], ctx.now
