@@ -30,6 +30,7 @@ from mailflow.outbound.samples import SAMPLES
 from mailflow.parse import parse
 from mailflow.reasons import Reason
 from mailflow.screen import auto_reply_reason, bounce_reason
+from mailflow.steps import Roster
 from mailflow.clock import SystemClock
 from mailflow.outbound.transports import MemoryTransport
 from mailflow.store import FolderState, InboundMessage, InboundState, Outbox, OutboxState, Store
@@ -294,18 +295,13 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         out.print_json(json.dumps(data, ensure_ascii=False))
         return
-    table = Table(title="messages by state")
-    table.add_column("state")
-    table.add_column("count", justify="right")
-    for state, count in data["counts"].items():
-        table.add_row(state, str(count))
-    out.print(table)
-    otable = Table(title="outgoing mail by state")
-    otable.add_column("state")
-    otable.add_column("count", justify="right")
-    for state, count in data["outbox"].items():
-        otable.add_row(state, str(count))
-    out.print(otable)
+    for title, counts in (("messages by state", data["counts"]), ("outgoing mail by state", data["outbox"])):
+        table = Table(title=title)
+        table.add_column("state")
+        table.add_column("count", justify="right")
+        for state, count in counts.items():
+            table.add_row(state, str(count))
+        out.print(table)
     zone = settings.chamber.zone
     ftable = Table(title="mailboxes")
     for column in ("source", "folder", "last poll", "last error"):
@@ -544,9 +540,7 @@ def rules_test(
 
 
 def _role_of(settings: Settings, email: str) -> str:
-    """The sender's role from the database, when there is one; `unknown` otherwise."""
-    from mailflow.store import Liaison, LiaisonStatus, Unit
-
+    """The sender's role as the pipeline would see it (the same Roster), or `unknown` without a database."""
     if email in settings.chamber.secretariat:
         return "secretariat"
     db_file = settings.database_url.removeprefix("sqlite:///")
@@ -555,14 +549,11 @@ def _role_of(settings: Settings, email: str) -> str:
     store = Store(make_engine(settings.database_url))
     try:
         with store.session() as session:
-            if session.exec(
-                select(Liaison).where(Liaison.email == email, Liaison.status == LiaisonStatus.ACTIVE)
-            ).first():
-                return "liaison"
-            if session.exec(select(Unit).where(Unit.leader_email == email)).first():
-                return "leader"
+            roster = Roster(session)
     except Exception:  # noqa: BLE001 - an unmigrated database just knows nobody
         return "unknown"
     finally:
         store.close()
-    return "unknown"
+    if email in roster.liaisons:
+        return "liaison"
+    return "leader" if email in roster.leaders else "unknown"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -10,6 +12,18 @@ class Clock(Protocol):
     def now(self) -> datetime:
         """The current instant, timezone-aware (UTC)."""
         ...
+
+
+def nap(seconds: float, should_stop: Callable[[], bool], sleep: Callable[[float], None] = time.sleep) -> None:
+    """Sleep `seconds` in half-second slices, returning early once `should_stop()` is true.
+
+    Counts the slices rather than reading a clock, so a test's fake `sleep` advances it.
+    """
+    left = seconds
+    while left > 0 and not should_stop():
+        step = min(0.5, left)
+        sleep(step)
+        left -= step
 
 
 class SystemClock:

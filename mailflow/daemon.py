@@ -17,6 +17,7 @@ from types import FrameType
 from sqlmodel import select
 
 from mailflow.app import App
+from mailflow.clock import nap
 from mailflow.errors import SourceDropped, SourceError
 from mailflow.ingest.archiver import Archiver, PassReport
 from mailflow.ingest.runner import ProcessRunner, ThreadRunner
@@ -96,8 +97,8 @@ class Daemon:
             report.errors.extend(errors)
         else:
             report.errors.append("ingest ended without a report (see the log); its mail is taken next pass")
-        report.sent = self.app.dispatcher.run(self.stopping)
         report.pipeline_seconds = time.perf_counter() - started
+        report.sent = self.app.dispatcher.run(self.stopping)
         return report
 
     def _detach_sources(self) -> None:
@@ -173,11 +174,7 @@ class Daemon:
             if source.name in self._failures:
                 source.close()
         log.info("retrying in %.0f s", delay)
-        left = delay
-        while left > 0 and not self._stop:  # in slices, so that a stop is heard at once
-            step = min(0.5, left)
-            self._sleep(step)
-            left -= step
+        nap(delay, self.stopping, self._sleep)
 
     def _wait_for_mail(self) -> None:
         if not self.app.sources:

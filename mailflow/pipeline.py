@@ -121,22 +121,10 @@ class Pipeline:
                     if should_stop() and prepared:
                         break
                     work.add(row)
-                    ctx = Context(
-                        row,
-                        self.raw.get(row.sha256),
-                        work,
-                        self.clock.now(),
-                        self.settings,
-                        self.rules,
-                        self.attachments,
-                        roster,
-                    )
+                    ctx = self._context(row, work, roster)
                     prepared.append((ctx, self._run_steps(ctx, PREPARE)))
                 for ctx, outcome in prepared:
-                    outcome = outcome or self._run_steps(ctx, WRITE)
-                    assert outcome is not None, "the act step always returns an outcome"
-                    self._finish(ctx.row, outcome)
-                    self._follow_up(ctx, outcome)
+                    self._conclude(ctx, outcome or self._run_steps(ctx, WRITE))
                 work.commit()
         except Exception:  # noqa: BLE001 - one message's bug must not stop the others
             log.warning("a message in batch %s failed; running the batch one by one", ids, exc_info=True)
@@ -163,12 +151,8 @@ class Pipeline:
         ctx: Context | None = None
         try:
             with session.begin_nested():
-                raw = self.raw.get(row.sha256)
-                ctx = Context(row, raw, session, self.clock.now(), self.settings, self.rules, self.attachments, roster)
-                outcome = self._run_steps(ctx)
-                assert outcome is not None, "the act step always returns an outcome"
-                self._finish(row, outcome)
-                self._follow_up(ctx, outcome)
+                ctx = self._context(row, session, roster)
+                self._conclude(ctx, self._run_steps(ctx))
         except Exception as exc:  # noqa: BLE001 - a bug in one message must not stop the daemon
             log.error("processing message %s failed:\n%s", inbound_id, traceback.format_exc())
             session.expire(row)  # the savepoint is gone; so is everything the steps wrote
@@ -178,7 +162,6 @@ class Pipeline:
                 row.sender = ctx.mail.from_.email[:320] if ctx.mail.from_ else None
             detail = f"{type(exc).__name__}: {exc}"[:500]
             self._finish(row, Outcome(InboundState.FAILED, (Reason("processing_failed", {"detail": detail}),)))
-        log.info("message %s %s", inbound_id, row.state, extra={"inbound": inbound_id, "state": row.state})
 
     def process(self, inbound_id: int, roster: Roster | None = None) -> str:
         """Run the steps over one archived message in a transaction of its own."""
@@ -199,8 +182,14 @@ class Pipeline:
                 return outcome
         return None
 
-    @staticmethod
-    def _follow_up(ctx: Context, outcome: Outcome) -> None:
+    def _context(self, row: InboundMessage, session: Session, roster: Roster) -> Context:
+        raw = self.raw.get(row.sha256)
+        return Context(row, raw, session, self.clock.now(), self.settings, self.rules, self.attachments, roster)
+
+    def _conclude(self, ctx: Context, outcome: Outcome | None) -> None:
+        """Record the outcome on the message, then what follows from it (in the same transaction)."""
+        assert outcome is not None, "the act step always returns an outcome"
+        self._finish(ctx.row, outcome)
         for finisher in FINISHERS:
             finisher(ctx, outcome)
 

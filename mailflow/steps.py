@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
-from mailflow.classify import Classification, Facts, RuleSet, classify
+from mailflow.classify import Facts, RuleSet, classify
 from mailflow.errors import ParseError
 from mailflow.parse import ParsedMail, ParseLimits, parse
 from mailflow.reasons import Reason
@@ -89,7 +89,6 @@ class Context:
     mail: ParsedMail | None = None
     sender_role: str = "unknown"
     member: Member | None = None  # the unit (and liaison) the sender speaks for
-    classification: Classification | None = None
     checks: tuple[AttachmentCheck, ...] = ()
     notes: dict[str, str] = field(default_factory=dict)
 
@@ -172,7 +171,6 @@ def classify_step(ctx: Context) -> Outcome | None:
     domain = "@" + ctx.settings.message_id_domain.lower()
     facts = Facts(ctx.parsed, ctx.sender_role, lambda mid: mid.lower().endswith(domain))
     result = classify(ctx.rules.rules, facts)
-    ctx.classification = result
     ctx.row.intent, ctx.row.category, ctx.row.rule = result.intent, result.category, result.rule
     if result.intent in ("auto_reply", "bounce"):
         return Outcome(InboundState.IGNORED, (Reason(result.intent, {"why": f"rule {result.rule}"}),))

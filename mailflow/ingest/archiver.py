@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, tzinfo
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -46,16 +46,12 @@ class PassReport:
     archived: int = 0
     skipped: int = 0
     duplicates: int = 0
-    marked: int = 0
-    folders: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     def add(self, other: PassReport) -> None:
         self.archived += other.archived
         self.skipped += other.skipped
         self.duplicates += other.duplicates
-        self.marked += other.marked
-        self.folders += other.folders
 
 
 class Archiver:
@@ -84,10 +80,10 @@ class Archiver:
         return report
 
     def _folder(self, source: MailSource, folder: str, on_batch: Callable[[], None]) -> PassReport:
-        report = PassReport(folders=[folder])
+        report = PassReport()
         info = source.select(folder)
         state = self._folder_state(source, folder, info.uidvalidity, info.uidnext)
-        report.marked += self._finish_marks(source, folder, state.uidvalidity)
+        self._finish_marks(source, folder, state.uidvalidity)
         candidates = source.pending(folder, state.last_seen_uid if source.uses_uid_order else 0)
         if not source.uses_uid_order:
             candidates = self._unknown(source.name, folder, state.uidvalidity, candidates)
@@ -134,7 +130,7 @@ class Archiver:
             session.refresh(state)
             return state
 
-    def _finish_marks(self, source: MailSource, folder: str, uidvalidity: int) -> int:
+    def _finish_marks(self, source: MailSource, folder: str, uidvalidity: int) -> None:
         with self.store.session() as session:
             uids = session.exec(
                 select(InboundMessage.uid).where(
@@ -148,7 +144,6 @@ class Archiver:
         if uids:
             log.info("marking mail committed before a stop", extra={"source": source.name, "count": len(uids)})
             self._mark(source, folder, uidvalidity, list(uids))
-        return len(uids)
 
     def _unknown(self, source: str, folder: str, uidvalidity: int, uids: list[str]) -> list[str]:
         """Keep the keys not yet stored (sources without UID order list all they hold)."""
@@ -223,7 +218,7 @@ class Archiver:
                 top = max(int(u) for u in fetched)
                 folder_row.last_seen_uid = max(folder_row.last_seen_uid, top)
                 state.last_seen_uid = folder_row.last_seen_uid
-        report.marked += self._mark(source, folder, state.uidvalidity, to_mark)
+        self._mark(source, folder, state.uidvalidity, to_mark)
 
     def _row(
         self,
@@ -301,9 +296,9 @@ class Archiver:
             cutoff = self.start.since
         return bool(cutoff and meta.received_at and meta.received_at < cutoff)
 
-    def _mark(self, source: MailSource, folder: str, uidvalidity: int, uids: list[str]) -> int:
+    def _mark(self, source: MailSource, folder: str, uidvalidity: int, uids: list[str]) -> None:
         if not uids:
-            return 0
+            return
         source.mark(folder, uids)
         with self.store.session() as session:
             session.execute(
@@ -316,7 +311,6 @@ class Archiver:
                 )
                 .values(server_marked=True)
             )
-        return len(uids)
 
 
 _HEADERS = BytesHeaderParser(policy=compat32)

@@ -23,6 +23,7 @@ from imap_tools.mailbox import BaseMailBox
 from imap_tools.utils import encode_folder
 
 from mailflow import __version__
+from mailflow.clock import nap
 from mailflow.errors import SourceDropped, SourceError
 from mailflow.ingest.source import Fetched, FolderInfo, MessageMeta, StopCheck
 
@@ -264,7 +265,7 @@ class ImapSource:
         box = self._require()
         idle = self.idle_enabled and "IDLE" in box.client.capabilities
         if not idle:
-            _sleep(timeout, should_stop)
+            nap(timeout, should_stop)
             return
         self._in(self.folders[0])
         # Mail that arrived since our last SEARCH may already have been announced (and
@@ -317,15 +318,6 @@ def _buffered(client: imaplib.IMAP4) -> bool:
         return False
     finally:
         sock.settimeout(old)
-
-
-def _sleep(seconds: float, should_stop: StopCheck) -> None:
-    deadline = time.monotonic() + seconds
-    while not should_stop():
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return
-        time.sleep(min(0.5, left))
 
 
 def _ok(typ: str, data: Any, what: str) -> None:
