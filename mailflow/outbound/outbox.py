@@ -14,10 +14,11 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from mailflow.outbound.render import Rendered, one_line
 from mailflow.store import Outbox, OutboxState
+from mailflow.store.db import find_one
 
 
 def new_message_id(domain: str, now: datetime) -> str:
@@ -40,9 +41,7 @@ def queue(
     reference: str | None = None,
 ) -> Outbox:
     """Add a message to the outbox unless one with `key` is there already; return the row."""
-    # Rows added in this transaction but not yet flushed (the pipeline writes a batch at once).
-    pending = next((o for o in session.new if isinstance(o, Outbox) and o.dedupe_key == key), None)
-    existing = pending or session.exec(select(Outbox).where(Outbox.dedupe_key == key)).first()
+    existing = find_one(session, Outbox, "dedupe_key", key)
     if existing is not None:
         return existing
     row = Outbox(

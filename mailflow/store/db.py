@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -14,11 +14,12 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, SQLModel, create_engine, select
 
 from mailflow.errors import StoreError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+T = TypeVar("T", bound=SQLModel)
 
 
 def make_engine(url: str, *, synchronous: str = "FULL") -> Engine:
@@ -76,6 +77,15 @@ def schema_status(engine: Engine) -> tuple[str | None, str | None]:
     with engine.connect() as conn:
         current = MigrationContext.configure(conn).get_current_revision()
     return current, head
+
+
+def find_one(session: Session, model: type[T], field: str, value: Any) -> T | None:
+    """The row of `model` whose `field` equals `value`: one added in this transaction and not yet
+    flushed (the pipeline writes a batch at once, without autoflush), or else one in the database."""
+    for obj in session.new:
+        if isinstance(obj, model) and getattr(obj, field) == value:
+            return obj
+    return session.exec(select(model).where(getattr(model, field) == value)).first()
 
 
 class Store:

@@ -12,6 +12,7 @@ from sqlmodel import select
 
 from mailflow.screen.bounces import read_bounce
 from mailflow.store import AddressFlag, Outbox, OutboxState
+from mailflow.store.db import find_one
 
 if TYPE_CHECKING:
     from mailflow.steps import Context, Outcome
@@ -36,8 +37,7 @@ def record(ctx: Context, outcome: Outcome) -> None:
 
 
 def _flag(ctx: Context, address: str, reason: str) -> None:
-    pending = (o for o in ctx.session.new if isinstance(o, AddressFlag) and o.email == address)
-    flag = next(pending, None) or ctx.session.exec(select(AddressFlag).where(AddressFlag.email == address)).first()
+    flag = find_one(ctx.session, AddressFlag, "email", address)
     if flag is None:
         flag = AddressFlag(email=address, first_at=ctx.now)
         ctx.session.add(flag)
