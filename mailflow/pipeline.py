@@ -21,7 +21,6 @@ from mailflow.reasons import Reason
 from mailflow.steps import PREPARE, STEPS, WRITE, Context, Outcome, PipelineSettings, Roster, Step
 from mailflow.store import BlobStore, InboundMessage, InboundState, Store, StoredAttachment
 from mailflow.workflows import FINISHERS
-from mailflow.workflows.references import forget_taken
 
 log = logging.getLogger("mailflow.pipeline")
 
@@ -156,7 +155,6 @@ class Pipeline:
         except Exception as exc:  # noqa: BLE001 - a bug in one message must not stop the daemon
             log.error("processing message %s failed:\n%s", inbound_id, traceback.format_exc())
             session.expire(row)  # the savepoint is gone; so is everything the steps wrote
-            forget_taken(session)  # ... the reference numbers it took among them
             if ctx is not None and ctx.mail is not None:  # keep what identifies it in listings
                 row.subject = ctx.mail.subject[:2000]
                 row.sender = ctx.mail.from_.email[:320] if ctx.mail.from_ else None

@@ -39,11 +39,6 @@ def next_reference(session: Session, prefix: str, now: datetime, zone: ZoneInfo)
     return f"{name}-{taken[name]:04d}"
 
 
-def forget_taken(session: Session) -> None:
-    """After a rollback to a savepoint: the numbers counted in memory were never written."""
-    session.info.pop(TAKEN, None)
-
-
 @event.listens_for(OrmSession, "before_commit")
 def _write_back(session: OrmSession) -> None:
     taken: dict[str, Any] = session.info.pop(TAKEN, {})
@@ -53,6 +48,8 @@ def _write_back(session: OrmSession) -> None:
             conn.execute(update(COUNTER).where(COUNTER.c.name == name).values(value=value))
 
 
-@event.listens_for(OrmSession, "after_rollback")
-def _forget_on_rollback(session: OrmSession) -> None:
+@event.listens_for(OrmSession, "after_soft_rollback")
+def _forget_on_rollback(session: OrmSession, previous_transaction: Any) -> None:
+    # Any rollback, to a savepoint too, undid the UPDATE that took the first number: the
+    # numbers counted in memory were never written. The next one is read afresh.
     session.info.pop(TAKEN, None)
