@@ -15,12 +15,15 @@ from mailflow.ingest.imap import ImapSource
 from mailflow.ingest.maildir import MaildirSource
 from mailflow.ingest.source import MailSource
 from mailflow.outbound.dispatch import Dispatcher
+from mailflow.outbound.render import Renderer
 from mailflow.outbound.smtp import SmtpTransport
 from mailflow.outbound.transports import FileTransport, Transport
 from mailflow.parse import ParseLimits
 from mailflow.pipeline import Pipeline
 from mailflow.steps import PipelineSettings
 from mailflow.store import BlobStore, Store
+from mailflow.workflows import FINISHERS
+from mailflow.workflows.replies import Replies
 
 MB = 1024 * 1024
 
@@ -55,10 +58,24 @@ def build_app(
     raw = BlobStore(data / "raw", suffix=".eml", fsync=fsync)
     # Attachments can always be cut again from the raw mail, which is what must be durable.
     attachments = BlobStore(data / "attachments", fsync=False)
-    pipeline = Pipeline(store, raw, attachments, rules, pipeline_settings(settings), clock)
+    finishers = (*FINISHERS, make_replies(settings).answer)
+    pipeline = Pipeline(store, raw, attachments, rules, pipeline_settings(settings), clock, finishers=finishers)
     sources = [(make_source(s, settings), make_archiver(s, settings, store, raw, clock)) for s in settings.sources]
     dispatcher = make_dispatcher(settings, store, clock, transport)
     return App(settings, store, rules, raw, pipeline, sources, clock, dispatcher)
+
+
+def make_renderer(settings: Settings) -> Renderer:
+    return Renderer(settings.templates_dir, settings.chamber.locale, settings.chamber.letterhead())
+
+
+def make_replies(settings: Settings) -> Replies:
+    return Replies(
+        make_renderer(settings),
+        zone=settings.chamber.zone,
+        message_id_domain=settings.chamber.message_id_domain,
+        max_per_hour=settings.outbound.max_replies_per_hour,
+    )
 
 
 def make_transport(settings: Settings) -> Transport:
@@ -74,6 +91,7 @@ def make_transport(settings: Settings) -> Transport:
             timeout=smtp.timeout,
             data_timeout=smtp.data_timeout,
             ca_file=str(settings.resolve(smtp.ca_file)) if smtp.ca_file else None,
+            concurrency=smtp.concurrency,
         )
     return FileTransport(settings.resolve(out.folder))
 
@@ -88,6 +106,7 @@ def make_dispatcher(settings: Settings, store: Store, clock: Clock, transport: T
         sender_name=out.from_name or settings.chamber.name,
         max_attempts=out.max_attempts,
         retry_base_seconds=out.retry_base_seconds,
+        per_minute=out.per_minute,
     )
 
 

@@ -128,6 +128,7 @@ class SmtpSettings(_Frozen):
     password_env: str = ""  # the variable that holds the password; empty: no login
     timeout: float = Field(60.0, gt=0)
     data_timeout: float = Field(600.0, gt=0)  # the wait for the reply to the final dot (RFC 5321)
+    concurrency: int = Field(2, ge=1, le=50)  # connections open at once, one letter in flight on each
 
     def password(self) -> str:
         return os.environ.get(self.password_env, "") if self.password_env else ""
@@ -143,6 +144,8 @@ class OutboundSettings(_Frozen):
     from_name: str = ""  # the chamber's name when empty
     max_attempts: int = Field(5, ge=1)
     retry_base_seconds: float = Field(60.0, gt=0)  # then 2×, 4× … after each temporary failure
+    per_minute: float = Field(0, ge=0)  # letters a minute at most, for providers that throttle; 0: no limit
+    max_replies_per_hour: int = Field(5, ge=1)  # automatic replies to one address; no loop can form
 
     @model_validator(mode="after")
     def _smtp_when_chosen(self) -> OutboundSettings:

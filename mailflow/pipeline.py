@@ -20,7 +20,7 @@ from mailflow.clock import Clock
 from mailflow.reasons import Reason
 from mailflow.steps import PREPARE, STEPS, WRITE, Context, Outcome, PipelineSettings, Roster, Step
 from mailflow.store import BlobStore, InboundMessage, InboundState, Store, StoredAttachment
-from mailflow.workflows import FINISHERS
+from mailflow.workflows import FINISHERS, Finisher
 
 log = logging.getLogger("mailflow.pipeline")
 
@@ -37,8 +37,10 @@ class Pipeline:
         settings: PipelineSettings,
         clock: Clock,
         *,
+        finishers: Sequence[Finisher] = FINISHERS,
         batch_size: int = 100,
     ) -> None:
+        self.finishers = tuple(finishers)
         self.store = store
         self.raw = raw
         self.attachments = attachments
@@ -188,7 +190,7 @@ class Pipeline:
         """Record the outcome on the message, then what follows from it (in the same transaction)."""
         assert outcome is not None, "the act step always returns an outcome"
         self._finish(ctx.row, outcome)
-        for finisher in FINISHERS:
+        for finisher in self.finishers:
             finisher(ctx, outcome)
 
     def _finish(self, row: InboundMessage, outcome: Outcome) -> None:

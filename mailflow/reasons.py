@@ -12,71 +12,107 @@ from typing import Any
 # code -> (zh-CN, en); parameters are filled with str.format.
 MESSAGES: dict[str, tuple[str, str]] = {
     "too_large": (
-        "邮件大小 {size_mb} MB,超过 {limit_mb} MB 的上限",
+        "邮件大小 {size_mb} MB，超过 {limit_mb} MB 的上限",
         "the message is {size_mb} MB, over the {limit_mb} MB limit",
     ),
     "header_too_large": (
-        "邮件头大小 {size_kb} KB,超过 {limit_kb} KB 的上限",
+        "邮件头大小 {size_kb} KB，超过 {limit_kb} KB 的上限",
         "the header is {size_kb} KB, over the {limit_kb} KB limit",
     ),
     "too_many_parts": (
-        "邮件包含 {parts} 个部分,超过 {limit} 个的上限",
+        "邮件包含 {parts} 个部分，超过 {limit} 个的上限",
         "the message has {parts} parts, over the limit of {limit}",
     ),
     "too_deep": (
-        "邮件嵌套 {depth} 层,超过 {limit} 层的上限",
+        "邮件嵌套 {depth} 层，超过 {limit} 层的上限",
         "the message is nested {depth} levels deep, over the limit of {limit}",
     ),
     "parse_timeout": ("邮件解析超过 {seconds} 秒仍未完成", "parsing did not finish within {seconds} s"),
-    "parse_failed": ("邮件无法解析:{detail}", "the message could not be parsed: {detail}"),
+    "parse_failed": ("邮件无法解析：{detail}", "the message could not be parsed: {detail}"),
     "empty_message": ("邮件为空", "the message is empty"),
     "no_sender": ("邮件没有可识别的发件人", "the message has no usable sender"),
     "unknown_sender": ("发件人 {email} 不是已登记的联络员", "the sender {email} is not a registered liaison"),
     "unknown_intent": (
-        "无法识别邮件用途,已转秘书处人工处理",
+        "无法识别邮件用途，已转秘书处人工处理",
         "the purpose of the message was not recognised; held for the secretariat",
     ),
-    "auto_reply": ("自动回复邮件({why}),不予处理", "automatic reply ({why}); not acted on"),
-    "bounce": ("退信通知({why}),不予处理", "delivery status notification ({why}); not acted on"),
+    "auto_reply": ("自动回复邮件（{why}），不予处理", "automatic reply ({why}); not acted on"),
+    "bounce": ("退信通知（{why}），不予处理", "delivery status notification ({why}); not acted on"),
     "skipped_first_run": (
-        "首次启动前已在邮箱中的邮件,仅记录不处理",
+        "首次启动前已在邮箱中的邮件，仅记录不处理",
         "in the mailbox before the first start; recorded, not acted on",
     ),
     "duplicate": (
-        "与已收邮件 #{original} 内容相同,不再重复处理",
+        "与已收邮件 #{original} 内容相同，不再重复处理",
         "same content as message #{original}; not processed again",
     ),
-    "processing_failed": ("处理过程出错:{detail}", "processing failed: {detail}"),
+    "processing_failed": ("处理过程出错：{detail}", "processing failed: {detail}"),
     "photo_too_small": (
-        "照片 {name} 为 {width}×{height},低于 {min_width}×{min_height} 的要求",
+        "照片 {name} 为 {width}×{height}，低于 {min_width}×{min_height} 的要求",
         "photo {name} is {width}×{height}, below the required {min_width}×{min_height}",
     ),
     "type_mismatch": (
-        "附件 {name} 声明为 {declared},实际为 {detected}",
+        "附件 {name} 声明为 {declared}，实际为 {detected}",
         "attachment {name} is declared as {declared} but is really {detected}",
     ),
     "unrecognised_content": (
-        "附件 {name} 的内容不是有效的 {declared} 文件,可能已损坏",
+        "附件 {name} 的内容不是有效的 {declared} 文件，可能已损坏",
         "attachment {name} is not a valid {declared} file; it may be corrupt",
     ),
-    "corrupt_image": ("图片 {name} 已损坏,无法读取", "image {name} is corrupt and cannot be read"),
+    "corrupt_image": ("图片 {name} 已损坏，无法读取", "image {name} is corrupt and cannot be read"),
     "image_bomb": (
-        "图片 {name} 像素尺寸 {width}×{height} 过大,已拒收",
+        "图片 {name} 像素尺寸 {width}×{height} 过大，已拒收",
         "image {name} is {width}×{height} pixels, too large to accept",
     ),
     "attachment_too_large": (
-        "附件 {name} 大小 {size_mb} MB,超过单个附件 {limit_mb} MB 的上限",
+        "附件 {name} 大小 {size_mb} MB，超过单个附件 {limit_mb} MB 的上限",
         "attachment {name} is {size_mb} MB, over the {limit_mb} MB limit per attachment",
     ),
     "attachments_too_large": (
-        "附件合计 {size_mb} MB,超过每封邮件 {limit_mb} MB 的上限",
+        "附件合计 {size_mb} MB，超过每封邮件 {limit_mb} MB 的上限",
         "attachments total {size_mb} MB, over the {limit_mb} MB limit per message",
     ),
     "type_not_allowed": (
-        "附件 {name} 的类型 {ext} 不在允许范围内(允许:{allowed})",
+        "附件 {name} 的类型 {ext} 不在允许范围内（允许：{allowed}）",
         "attachment {name} has type {ext}, which is not allowed (allowed: {allowed})",
     ),
-    "missing_attachment": ("邮件缺少所需的附件:{what}", "the message lacks a required attachment: {what}"),
+    "missing_attachment": ("邮件缺少所需的附件：{what}", "the message lacks a required attachment: {what}"),
+}
+
+
+# code -> (zh-CN, en): how the sender puts it right; told in the rejection beside the reason.
+FIXES: dict[str, tuple[str, str]] = {
+    "too_large": ("请压缩附件或分多封邮件发送。", "Compress the attachments or send them in several messages."),
+    "header_too_large": (
+        "请新建邮件重新发送，勿在长串转发中回复。",
+        "Send a new message rather than a reply to a long thread.",
+    ),
+    "too_many_parts": ("请减少附件数量，或打包为一个压缩文件。", "Send fewer attachments, or one archive."),
+    "too_deep": ("请直接附上文件，勿多层转发。", "Attach the files directly rather than forwarding forwards."),
+    "photo_too_small": (
+        "请发送不低于 {min_width}×{min_height} 像素的原图（在手机上选择“原图”发送）。",
+        "Send the original photo of at least {min_width}×{min_height} pixels (choose the full size on a phone).",
+    ),
+    "type_mismatch": (
+        "请确认附件格式，按文件实际格式命名后重新发送。",
+        "Check the file and send it under its real type.",
+    ),
+    "unrecognised_content": ("请重新导出或另存该文件后发送。", "Export or save the file again, then send it."),
+    "corrupt_image": ("请重新拍摄或导出该图片后发送。", "Take or export the picture again, then send it."),
+    "image_bomb": ("请将图片缩小至正常照片尺寸后发送。", "Resize the picture to a normal photo size and send it."),
+    "attachment_too_large": (
+        "请将该附件压缩至 {limit_mb} MB 以内，或分别发送。",
+        "Compress the attachment below {limit_mb} MB, or send it separately.",
+    ),
+    "attachments_too_large": (
+        "请将附件分多封邮件发送，每封合计不超过 {limit_mb} MB。",
+        "Send the attachments in several messages of at most {limit_mb} MB each.",
+    ),
+    "type_not_allowed": (
+        "请转换为允许的格式（{allowed}）后发送。",
+        "Convert it to an allowed type ({allowed}) and send it again.",
+    ),
+    "missing_attachment": ("请补充附件后重新发送。", "Add the attachment and send the message again."),
 }
 
 
@@ -101,6 +137,13 @@ class Reason:
 
     def text(self, locale: str) -> str:
         return self.en if locale.startswith("en") else self.zh
+
+    def fix(self, locale: str) -> str:
+        """How the sender puts it right, or "" when there is nothing they can do."""
+        if self.code not in FIXES:
+            return ""
+        zh, en = FIXES[self.code]
+        return (en if locale.startswith("en") else zh).format(**self.params)
 
     def to_json(self) -> dict[str, Any]:
         return {"code": self.code, "params": self.params, "zh": self.zh, "en": self.en}

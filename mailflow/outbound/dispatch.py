@@ -1,27 +1,54 @@
 """The dispatcher's sole purpose is to hand due outbox rows to the transport and record what happened.
 
-Each row is marked `sending` in a commit of its own before the transport is called. If the
-process dies after that, the next start cannot know whether the message left: such rows
-become `ambiguous`, are listed, and are resent only by `mailflow outbox retry` (SMTP cannot
-be made transactional, RFC 1047). A temporary failure is retried with exponential backoff
-until max_attempts; a permanent one is dead at once, with the reason kept.
+Rows are taken a batch at a time (as many as the transport carries at once) and marked
+`sending` in one commit before the transport is called. If the process dies after that, the
+next start cannot know whether they left: such rows become `ambiguous`, are listed, and are
+resent only by `mailflow outbox retry` (SMTP cannot be made transactional, RFC 1047). A
+transport that can safely hand a letter over twice (the file transport) gets them back
+instead. A temporary failure is retried with exponential backoff until max_attempts; a
+permanent one is dead at once, with the reason kept. With `per_minute`, letters leave no
+faster than that (providers throttle), spaced evenly.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import col, select
 
-from mailflow.clock import Clock
+from mailflow.clock import Clock, nap
 from mailflow.errors import AmbiguousDelivery, DeliveryError, PermanentDelivery
 from mailflow.outbound.outbox import build_message
-from mailflow.outbound.transports import Transport
+from mailflow.outbound.transports import Letter, Transport
 from mailflow.store import Outbox, OutboxState, Store
 
 log = logging.getLogger("mailflow.send")
+
+
+class RateLimit:
+    """At most `per_minute` letters a minute, evenly spaced; a burst of at most `burst`."""
+
+    def __init__(self, per_minute: float, clock: Clock, *, burst: int = 1) -> None:
+        self.interval = 60.0 / per_minute
+        self.clock = clock
+        self.burst = max(1, burst)
+        self._next: datetime | None = None  # when the next letter may leave
+
+    def wait(self, wanted: int, sleep: Callable[[float], None], should_stop: Callable[[], bool]) -> int:
+        """Wait until at least one letter may leave; return how many may leave now (<= wanted)."""
+        now = self.clock.now()
+        if self._next is None or self._next < now - timedelta(seconds=self.interval * self.burst):
+            self._next = now - timedelta(seconds=self.interval * (self.burst - 1))
+        if self._next > now:
+            nap((self._next - now).total_seconds(), should_stop, sleep)
+            now = self.clock.now()
+        allowed = 1 + int((now - self._next).total_seconds() // self.interval)
+        granted = max(1, min(wanted, allowed, self.burst))
+        self._next += timedelta(seconds=self.interval * granted)
+        return granted
 
 
 class Dispatcher:
@@ -35,6 +62,8 @@ class Dispatcher:
         sender_name: str,
         max_attempts: int = 5,
         retry_base_seconds: float = 60.0,
+        per_minute: float = 0,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.store = store
         self.transport = transport
@@ -43,61 +72,72 @@ class Dispatcher:
         self.sender_name = sender_name
         self.max_attempts = max_attempts
         self.retry_base_seconds = retry_base_seconds
+        self.limit = RateLimit(per_minute, clock, burst=transport.batch) if per_minute else None
+        self.sleep = sleep
 
     def recover(self) -> int:
         """At start: rows left `sending` by a process that died are ambiguous (see the module)."""
         with self.store.session() as session:
             rows = session.exec(select(Outbox).where(Outbox.state == OutboxState.SENDING)).all()
             for row in rows:
-                row.state = OutboxState.AMBIGUOUS
-                row.last_error = "the sender stopped while this message was being handed over; it may have arrived"
+                if self.transport.idempotent:
+                    row.state, row.next_attempt_at = OutboxState.QUEUED, self.clock.now()
+                else:
+                    row.state = OutboxState.AMBIGUOUS
+                    row.last_error = "the sender stopped while this message was being handed over; it may have arrived"
         return len(rows)
 
     def run(self, should_stop: Callable[[], bool] = lambda: False) -> int:
         """Send everything due now; return how many were sent."""
         sent = 0
         while not should_stop():
-            row_id = self._take()
-            if row_id is None:
+            size = self.transport.batch
+            if self.limit is not None:
+                size = self.limit.wait(size, self.sleep, should_stop)
+                if should_stop():
+                    break
+            letters = self._take(size)
+            if not letters:
                 break
-            sent += self._send(row_id)
+            sent += self._send(letters)
         return sent
 
-    def _take(self) -> int | None:
+    def _take(self, size: int) -> dict[int, Letter]:
+        """Mark up to `size` due rows `sending`, in one commit, and build their letters."""
         now = self.clock.now()
         with self.store.session() as session:
-            row = session.exec(
+            rows = session.exec(
                 select(Outbox)
                 .where(col(Outbox.state).in_(OutboxState.DUE), col(Outbox.next_attempt_at) <= now)
                 .order_by(col(Outbox.next_attempt_at), col(Outbox.id))
-                .limit(1)
+                .limit(size)
                 .with_for_update(skip_locked=True)
-            ).first()
-            if row is None:
-                return None
-            row.state = OutboxState.SENDING
-            row.attempts += 1
-            return row.id
+            ).all()
+            letters = {}
+            for row in rows:
+                row.state = OutboxState.SENDING
+                row.attempts += 1
+                message = build_message(row, sender=self.sender, sender_name=self.sender_name)
+                letters[row.id or 0] = Letter(self.sender, tuple(row.recipients), message, row.message_id)
+            return letters
 
-    def _send(self, row_id: int) -> int:
+    def _send(self, letters: dict[int, Letter]) -> int:
         # No transaction is open while the transport works: a slow server must not hold
         # the database's write lock against the pipeline and the archiver.
-        with self.store.session() as session:
-            row = session.get(Outbox, row_id)
-            assert row is not None
-            message = build_message(row, sender=self.sender, sender_name=self.sender_name)
-            recipients, message_id = list(row.recipients), row.message_id
-        failure: DeliveryError | None = None
         try:
-            self.transport.send(self.sender, recipients, message, message_id=message_id)
-        except DeliveryError as exc:
-            failure = exc
+            results = self.transport.send_many(list(letters.values()))
+        except Exception as exc:  # noqa: BLE001 - which letters left is unknown; never resend on our own
+            log.exception("the %s transport failed", self.transport.name)
+            results = [AmbiguousDelivery(f"the transport failed: {type(exc).__name__}: {exc}")] * len(letters)
+        sent = 0
         with self.store.session() as session:
-            row = session.get(Outbox, row_id)
-            assert row is not None
-            self._record(row, failure)
-            log.info("outbox %s %s", row.id, row.state, extra={"outbox": row.id, "state": row.state})
-            return 1 if row.state == OutboxState.SENT else 0
+            for row_id, failure in zip(letters, results, strict=True):
+                row = session.get(Outbox, row_id)
+                assert row is not None
+                self._record(row, failure)
+                log.info("outbox %s %s", row.id, row.state, extra={"outbox": row.id, "state": row.state})
+                sent += row.state == OutboxState.SENT
+        return sent
 
     def _record(self, row: Outbox, failure: DeliveryError | None) -> None:
         if failure is None:

@@ -14,8 +14,10 @@ from __future__ import annotations
 import re
 import traceback
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
@@ -90,6 +92,17 @@ class Renderer:
         text = self._text.get_template(LAYOUT_TEXT).render(body=body, **page)
         html = self._html.get_template(LAYOUT_HTML).render(blocks=blocks(body), **page)
         return Rendered(subject, text.strip("\n") + "\n", html)
+
+
+def local_date(when: datetime, zone: ZoneInfo, locale: str) -> str:
+    """A date as the letters print it, in the chamber's zone: 2026年11月24日 or 2026-11-24."""
+    local = when.astimezone(zone)
+    return local.strftime("%Y-%m-%d") if locale.startswith("en") else f"{local.year}年{local.month}月{local.day}日"
+
+
+def local_time(when: datetime, zone: ZoneInfo, locale: str) -> str:
+    """A date and time as the letters print them: 2026年11月24日 09:30 or 2026-11-24 09:30."""
+    return f"{local_date(when, zone, locale)} {when.astimezone(zone):%H:%M}"
 
 
 def one_line(value: str) -> str:

@@ -27,7 +27,21 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "name": "王芳",
         "original_subject": "【报送】新产品下线仪式",
         "received_at": "2026年11月24日 09:30",
-        "reasons": ["照片 IMG_0012.jpg 为 640×480,低于 800×600 的要求"],
+        "reasons": [
+            {
+                "text": "照片 IMG_0012.jpg 为 640×480，低于 800×600 的要求",
+                "fix": "请发送不低于 800×600 像素的原图（在手机上选择“原图”发送）。",
+            }
+        ],
+    },
+    "ack_message": {
+        "name": "王芳",
+        "unit_name": "成都宏达机械有限公司",
+        "intent_label": "会议回执",
+        "reference": "SJ-2026-0108",
+        "original_subject": "回复：关于召开2026年度联络员工作会议的通知",
+        "received_at": "2026年11月24日 09:30",
+        "attachments": [],
     },
     "unknown_sender": {
         "email": "someone@example.net",

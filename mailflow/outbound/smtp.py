@@ -1,7 +1,8 @@
 """SMTP transport: the only module that imports aiosmtplib.
 
-One connection is kept open across sends (a dispatcher run hands over many messages). The
-DATA phase is done by hand so that we know whether the final dot left: a failure before it
+Up to `concurrency` connections are kept open across sends, each carrying one letter at a
+time; a dispatcher hands over a batch of that many letters and hears one result per letter.
+The DATA phase is done by hand so that we know whether the final dot left: a failure before it
 is temporary (nothing was delivered), a failure after it is ambiguous (the server may have
 taken the message), and the reply to the dot is awaited for `data_timeout` (RFC 5321 4.5.3.2.6
 suggests 10 minutes).
@@ -17,12 +18,14 @@ from collections.abc import Sequence
 import aiosmtplib
 
 from mailflow.errors import AmbiguousDelivery, DeliveryError, PermanentDelivery, TransientDelivery
+from mailflow.outbound.transports import Letter
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
 class SmtpTransport:
     name = "smtp"
+    idempotent = False
 
     def __init__(
         self,
@@ -35,29 +38,48 @@ class SmtpTransport:
         timeout: float = 60.0,
         data_timeout: float = 600.0,
         ca_file: str | None = None,
+        concurrency: int = 1,
     ) -> None:
         self.host, self.port, self.security = host, port, security
         self.username, self._password = username, password
         self.timeout, self.data_timeout = timeout, data_timeout
         self.ca_file = ca_file
+        self.batch = concurrency
         self._runner = asyncio.Runner()
-        self._smtp: aiosmtplib.SMTP | None = None
+        self._pool: list[aiosmtplib.SMTP | None] = [None] * concurrency
 
-    def send(self, sender: str, recipients: Sequence[str], message: bytes, *, message_id: str) -> None:
-        self._runner.run(self._send(sender, list(recipients), message))
+    def send_many(self, letters: Sequence[Letter]) -> list[DeliveryError | None]:
+        return self._runner.run(self._send_all(letters))
 
     def close(self) -> None:
-        if self._smtp is not None:
-            try:
-                self._runner.run(self._smtp.quit())
-            except (aiosmtplib.SMTPException, OSError):
-                pass
-            self._smtp = None
+        for smtp in self._pool:
+            if smtp is not None and smtp.is_connected:
+                try:
+                    self._runner.run(smtp.quit())
+                except (aiosmtplib.SMTPException, OSError):
+                    smtp.close()
+        self._pool = [None] * self.batch
         self._runner.close()
 
-    async def _connection(self) -> aiosmtplib.SMTP:
-        if self._smtp is not None and self._smtp.is_connected:
-            return self._smtp
+    async def _send_all(self, letters: Sequence[Letter]) -> list[DeliveryError | None]:
+        """Each connection takes the next letter until none is left."""
+        results: list[DeliveryError | None] = [None] * len(letters)
+        queue = iter(range(len(letters)))
+
+        async def worker(slot: int) -> None:
+            for index in queue:
+                try:
+                    await self._send(slot, letters[index])
+                except DeliveryError as exc:
+                    results[index] = exc
+
+        await asyncio.gather(*(worker(slot) for slot in range(min(self.batch, len(letters)))))
+        return results
+
+    async def _connection(self, slot: int) -> aiosmtplib.SMTP:
+        current = self._pool[slot]
+        if current is not None and current.is_connected:
+            return current
         context = ssl.create_default_context(cafile=self.ca_file)
         smtp = aiosmtplib.SMTP(
             hostname=self.host,
@@ -75,14 +97,14 @@ class SmtpTransport:
             raise PermanentDelivery(f"SMTP login refused: {exc}") from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise TransientDelivery(f"cannot connect to {self.host}:{self.port}: {exc}") from exc
-        self._smtp = smtp
+        self._pool[slot] = smtp
         return smtp
 
-    async def _send(self, sender: str, recipients: list[str], message: bytes) -> None:
-        smtp = await self._connection()
+    async def _send(self, slot: int, letter: Letter) -> None:
+        smtp = await self._connection(slot)
         try:
-            await self._envelope(smtp, sender, recipients)
-            await self._data(smtp, message)
+            await self._envelope(smtp, letter.sender, list(letter.recipients))
+            await self._data(smtp, letter.message)
         except DeliveryError:
             await self._reset(smtp)
             raise

@@ -48,4 +48,5 @@ HANDLERS: dict[str, Handler] = _table(
 OPEN_TO_UNKNOWN_SENDERS = frozenset({"registration"})
 
 # What runs for every message once its outcome is known, in the transaction that records it.
+# The application adds the replies (workflows.replies), which need the templates.
 FINISHERS: tuple[Finisher, ...] = (bounces.record,)

@@ -94,7 +94,7 @@ def test_rules_test_explains_the_match_and_the_misses(home: Path) -> None:
     assert "✓ submission-technology -> submission/technology" in out
     assert "✗ registration -> registration" in out and "matches none of" in out
     assert "intent: submission, category technology" in out
-    assert "照片 IMG_0012.jpg 为 640×480,低于 800×600 的要求" in out
+    assert "照片 IMG_0012.jpg 为 640×480，低于 800×600 的要求" in out
 
 
 def test_sigterm_mid_backlog_stops_cleanly_and_the_next_start_finishes(home: Path) -> None:

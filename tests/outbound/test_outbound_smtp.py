@@ -4,14 +4,11 @@ the server says 451, 550, or drops the connection before or after the final dot.
 from __future__ import annotations
 
 import email
-import socket
 from collections.abc import Iterator
 from email.policy import default
-from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP as SmtpServer
+from servers.smtp import DropsAtData, Recorder, free_port, start_smtp_server
 
 from mailflow.clock import FixedClock
 from mailflow.outbound.dispatch import Dispatcher
@@ -21,62 +18,10 @@ from mailflow.outbound.smtp import SmtpTransport
 from mailflow.store import Outbox, OutboxState, Store
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class Recorder:
-    """Keeps every message the server accepted; `replies` scripts the answers to the final dot."""
-
-    def __init__(self) -> None:
-        self.received: list[bytes] = []
-        self.replies: list[str] = []
-        self.drop_after_dot = False
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
-        if address.startswith("nobody@"):
-            return "550 5.1.1 no such user"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.drop_after_dot:
-            self.drop_after_dot = False
-            self.received.append(envelope.content)  # the server has it, but the client never hears
-            server.transport.close()
-            return "250 OK"
-        reply = self.replies.pop(0) if self.replies else "250 OK"
-        if reply.startswith("250"):
-            self.received.append(envelope.content)
-        return reply
-
-
-class DropsAtData(SmtpServer):
-    """Closes the connection when DATA arrives, once: the message never got to the final dot."""
-
-    drops = 0
-
-    async def smtp_DATA(self, arg: str) -> None:
-        if DropsAtData.drops:
-            DropsAtData.drops -= 1
-            assert self.transport is not None
-            self.transport.close()
-            return
-        await super().smtp_DATA(arg)
-
-
-class ScriptedController(Controller):
-    def factory(self) -> SmtpServer:
-        return DropsAtData(self.handler, hostname="mailflow.test")
-
-
 @pytest.fixture
 def server() -> Iterator[tuple[Recorder, int]]:
     recorder = Recorder()
-    controller = ScriptedController(recorder, hostname="127.0.0.1", port=free_port())
-    controller.start()
+    controller = start_smtp_server(recorder)
     try:
         yield recorder, controller.port
     finally:
@@ -183,3 +128,16 @@ def test_a_server_that_is_down_is_a_temporary_failure(store: Store, clock: Fixed
     row_id = queued(store, clock)
     dispatch(store, clock, free_port())  # nothing listens there
     assert row(store, row_id).state == OutboxState.RETRY and "cannot connect" in (row(store, row_id).last_error or "")
+
+
+def test_letters_go_out_over_as_many_connections_as_configured(
+    server: tuple[Recorder, int], store: Store, clock: FixedClock
+) -> None:
+    recorder, port = server
+    ids = [queued(store, clock, to=f"liaison{n}@unit.example.cn") for n in range(12)]
+    transport = SmtpTransport("127.0.0.1", port, security="none", timeout=5, data_timeout=5, concurrency=3)
+    dispatcher = Dispatcher(store, transport, clock, sender="mishuchu@chamber.example.org", sender_name="商会秘书处")
+    assert dispatcher.run() == 12
+    transport.close()
+    assert len(recorder.received) == 12 and recorder.peak == 3
+    assert {row(store, i).state for i in ids} == {OutboxState.SENT}

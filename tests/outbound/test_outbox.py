@@ -11,12 +11,12 @@ from builders import REPO
 from sqlmodel import select
 
 from mailflow.clock import FixedClock
-from mailflow.errors import AmbiguousDelivery, PermanentDelivery, TransientDelivery
+from mailflow.errors import AmbiguousDelivery, DeliveryError, PermanentDelivery, TransientDelivery
 from mailflow.outbound import Renderer
 from mailflow.outbound.dispatch import Dispatcher
 from mailflow.outbound.outbox import queue
 from mailflow.outbound.samples import SAMPLES
-from mailflow.outbound.transports import FileTransport, MemoryTransport
+from mailflow.outbound.transports import FileTransport, Letter, MemoryTransport
 from mailflow.store import Outbox, OutboxState, Store
 
 CHAMBER = {"name": "成都市机械制造业商会", "signature": "秘书处", "address": "", "phone": "", "footer": ""}
@@ -80,16 +80,16 @@ class Failing:
     """A transport that fails as told, to inject what a real server does on a bad day."""
 
     name = "failing"
+    batch = 1
+    idempotent = False
 
-    def __init__(self, *failures: Exception | None) -> None:
+    def __init__(self, *failures: DeliveryError | None) -> None:
         self.failures = list(failures)
         self.calls = 0
 
-    def send(self, sender: str, recipients: Sequence[str], message: bytes, *, message_id: str) -> None:
-        self.calls += 1
-        failure = self.failures.pop(0) if self.failures else None
-        if failure is not None:
-            raise failure
+    def send_many(self, letters: Sequence[Letter]) -> list[DeliveryError | None]:
+        self.calls += len(letters)
+        return [self.failures.pop(0) if self.failures else None for _ in letters]
 
     def close(self) -> None:
         pass
@@ -145,7 +145,7 @@ def test_a_crash_while_sending_leaves_the_message_ambiguous(store: Store, clock:
     the server had it, so it is not sent again on its own."""
     row_id = ack(store, clock)
     dispatcher = Dispatcher(store, MemoryTransport(), clock, sender="s@x.org", sender_name="S")
-    assert dispatcher._take() == row_id  # committed; then the process is killed
+    assert list(dispatcher._take(1)) == [row_id]  # committed; then the process is killed
     restarted = Dispatcher(store, MemoryTransport(), clock, sender="s@x.org", sender_name="S")
     assert restarted.recover() == 1
     assert restarted.run() == 0 and state(store, row_id).state == OutboxState.AMBIGUOUS
@@ -157,3 +157,33 @@ def test_the_file_transport_writes_one_eml_per_message(store: Store, clock: Fixe
     (eml,) = (tmp_path / "outbox").glob("*.eml")
     assert eml.name == f"{state(store, row_id).message_id}.eml"
     assert email.message_from_bytes(eml.read_bytes(), policy=default)["Subject"].startswith("【已收到】BS-2026-0042")
+
+
+def test_a_crash_while_writing_files_writes_them_again(store: Store, clock: FixedClock, tmp_path: Path) -> None:
+    """Writing a file twice under the same name does no harm, so the file transport takes its
+    interrupted letters back instead of holding them as ambiguous."""
+    row_id = ack(store, clock)
+    dispatcher = Dispatcher(store, FileTransport(tmp_path / "outbox"), clock, sender="s@x.org", sender_name="S")
+    assert list(dispatcher._take(100)) == [row_id]  # committed; then the process is killed
+    restarted = Dispatcher(store, FileTransport(tmp_path / "outbox"), clock, sender="s@x.org", sender_name="S")
+    assert restarted.recover() == 1
+    assert restarted.run() == 1 and state(store, row_id).state == OutboxState.SENT
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
+
+
+def test_a_rate_limit_spaces_the_letters_evenly(store: Store, clock: FixedClock) -> None:
+    for n in range(5):
+        ack(store, clock, key=f"ack:{n}")
+    naps: list[float] = []
+
+    def sleep(seconds: float) -> None:  # time passes only when the dispatcher waits
+        naps.append(seconds)
+        clock.advance(seconds=seconds)
+
+    transport = MemoryTransport()
+    dispatcher = Dispatcher(store, transport, clock, sender="s@x.org", sender_name="S", per_minute=30, sleep=sleep)
+    start = clock.now()
+    assert dispatcher.run() == 5
+    with store.session() as session:
+        sent = sorted((r.sent_at - start).total_seconds() for r in session.exec(select(Outbox)).all() if r.sent_at)
+    assert sent == [0.0, 2.0, 4.0, 6.0, 8.0]  # 30 a minute: one every 2 s

@@ -64,7 +64,7 @@ def test_small_photo_is_rejected_with_the_size_in_both_languages(app: App, tmp_p
     run_pass(app)
     row = only(app)
     assert row.state == "rejected"
-    assert row.reasons[0]["zh"] == "照片 IMG_0012.jpg 为 640×480,低于 800×600 的要求"
+    assert row.reasons[0]["zh"] == "照片 IMG_0012.jpg 为 640×480，低于 800×600 的要求"
     assert row.reasons[0]["en"] == "photo IMG_0012.jpg is 640×480, below the required 800×600"
 
 

@@ -54,7 +54,7 @@ def test_one_mailbox_location_holds_one_message(db_url: str) -> None:
 def test_chinese_text_reasons_and_aware_times_round_trip(db_url: str) -> None:
     store = Store.open(db_url)
     when = datetime(2026, 11, 24, 1, 2, 3, tzinfo=UTC)
-    reasons = [{"code": "photo_too_small", "zh": "照片 现场.jpg 为 640×480,低于 800×600 的要求"}]
+    reasons = [{"code": "photo_too_small", "zh": "照片 现场.jpg 为 640×480，低于 800×600 的要求"}]
     with store.session() as session:
         session.add(
             InboundMessage(

@@ -82,7 +82,7 @@ def test_given_a_640_by_480_photo_then_it_is_too_small_in_both_languages() -> No
     data = make_image(fmt="JPEG", width=640, height=480)
     check = check_one(make_attachment(filename="IMG_0012.jpg", data=data))
     assert codes(check) == ["photo_too_small"]
-    assert check.reasons[0].zh == "照片 IMG_0012.jpg 为 640×480,低于 800×600 的要求"
+    assert check.reasons[0].zh == "照片 IMG_0012.jpg 为 640×480，低于 800×600 的要求"
     assert check.reasons[0].en == "photo IMG_0012.jpg is 640×480, below the required 800×600"
 
 
@@ -99,7 +99,7 @@ def test_given_exif_orientation_6_then_the_reply_quotes_the_size_the_sender_sees
     data = make_image(fmt="JPEG", width=640, height=480, exif_orientation=6)
     check = check_one(make_attachment(filename="竖拍.jpg", data=data))
     assert (check.width, check.height) == (480, 640)
-    assert check.reasons[0].zh == "照片 竖拍.jpg 为 480×640,低于 800×600 的要求"
+    assert check.reasons[0].zh == "照片 竖拍.jpg 为 480×640，低于 800×600 的要求"
 
 
 def test_given_exif_orientation_6_on_a_stored_1000_by_600_then_it_passes_as_600_by_1000() -> None:
@@ -135,7 +135,7 @@ def test_given_a_truncated_jpeg_then_it_is_a_corrupt_image() -> None:
     data = make_image(fmt="JPEG", width=800, height=600)
     check = check_one(make_attachment(filename="现场.jpg", data=data[: len(data) // 2]))
     assert codes(check) == ["corrupt_image"]
-    assert check.reasons[0].zh == "图片 现场.jpg 已损坏,无法读取"
+    assert check.reasons[0].zh == "图片 现场.jpg 已损坏，无法读取"
 
 
 def test_given_random_bytes_named_jpg_then_it_is_a_corrupt_image() -> None:
@@ -148,14 +148,14 @@ def test_given_a_png_named_jpg_then_it_is_a_type_mismatch() -> None:
     data = make_image(fmt="PNG", width=800, height=600)
     check = check_one(make_attachment(filename="IMG_0001.jpg", data=data))
     assert codes(check) == ["type_mismatch"]
-    assert check.reasons[0].zh == "附件 IMG_0001.jpg 声明为 JPG,实际为 PNG"
+    assert check.reasons[0].zh == "附件 IMG_0001.jpg 声明为 JPG，实际为 PNG"
     assert (check.width, check.height) == (800, 600)  # still sized, so a small one is reported too
 
 
 def test_given_a_30000_square_png_then_it_is_an_image_bomb() -> None:
     check = check_one(make_attachment(filename="big.png", data=make_bomb_png(width=30000, height=30000)))
     assert codes(check) == ["image_bomb"]
-    assert check.reasons[0].zh == "图片 big.png 像素尺寸 30000×30000 过大,已拒收"
+    assert check.reasons[0].zh == "图片 big.png 像素尺寸 30000×30000 过大，已拒收"
 
 
 def test_given_a_bomb_disguised_as_an_inline_logo_then_it_is_still_refused() -> None:
@@ -169,7 +169,7 @@ def test_given_a_40_mb_attachment_then_it_is_refused_without_decoding() -> None:
     checks, message_reasons = validate_attachments([make_attachment(filename="huge.jpg", data=data)], POLICY)
     assert codes(checks[0]) == ["attachment_too_large"]
     assert checks[0].width is None and checks[0].height is None
-    assert checks[0].reasons[0].zh == "附件 huge.jpg 大小 40.1 MB,超过单个附件 20 MB 的上限"
+    assert checks[0].reasons[0].zh == "附件 huge.jpg 大小 40.1 MB，超过单个附件 20 MB 的上限"
     assert [reason.code for reason in message_reasons] == ["attachments_too_large"]
 
 
@@ -244,7 +244,7 @@ def test_given_content_of_another_family_then_it_is_a_type_mismatch(filename: st
 def test_given_unrecognisable_bytes_named_pdf_then_the_content_is_unrecognised() -> None:
     check = check_one(make_attachment(filename="通知.pdf", data=bytes(range(256)) * 4))
     assert codes(check) == ["unrecognised_content"]
-    assert check.reasons[0].zh == "附件 通知.pdf 的内容不是有效的 PDF 文件,可能已损坏"
+    assert check.reasons[0].zh == "附件 通知.pdf 的内容不是有效的 PDF 文件，可能已损坏"
 
 
 # --- the message as a whole ------------------------------------------------------------------------------
@@ -256,7 +256,7 @@ def test_given_attachments_totalling_over_40_mb_then_the_message_is_refused_as_a
     checks, message_reasons = validate_attachments(attachments, POLICY)
     assert all(check.ok for check in checks)
     assert [reason.code for reason in message_reasons] == ["attachments_too_large"]
-    assert message_reasons[0].zh == "附件合计 45.1 MB,超过每封邮件 40 MB 的上限"
+    assert message_reasons[0].zh == "附件合计 45.1 MB，超过每封邮件 40 MB 的上限"
 
 
 def test_given_an_unusable_filename_then_a_fallback_named_by_position_and_content_is_used() -> None:

@@ -1,0 +1,177 @@
+"""The answer to each inbound message, queued in the same transaction as the message's final state.
+
+Accepted: an acknowledgement with its reference and what was understood. Rejected: each
+reason with how to put it right. Held because the sender is unknown: one explanation of how
+to register, at most once a month per address. Everything else (auto-replies, bounces, list
+mail, skipped or failed mail, commands, which answer for themselves) gets no answer; nor does a
+sender who already had `max_per_hour` automatic replies in the last hour, so that no loop
+with another robot can form.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from mailflow.outbound.outbox import queue
+from mailflow.outbound.render import Renderer, local_date, local_time
+from mailflow.store import InboundMessage, InboundState, Outbox
+from mailflow.store.db import find_one
+from mailflow.workflows.references import next_reference
+
+if TYPE_CHECKING:
+    from mailflow.steps import Context, Outcome
+
+log = logging.getLogger("mailflow.send")
+
+AUTO_REPLIED = "auto-replied"  # RFC 3834's value for an answer a program wrote
+ACK_PREFIX = "SJ"  # 收件: the number of an acknowledged message that has no record of its own
+_COUNTS = "mailflow.reply_counts"  # session.info key: replies per address in the last hour
+
+# The chamber's names for categories (regulation Ch. 4) and for intents without a record.
+CATEGORY_LABELS = {
+    "news": ("工作动态", "work news"),
+    "technology": ("先进技术", "advanced technology"),
+    "demand": ("行业难点与企业诉求", "industry difficulties and demands"),
+    "suggestion": ("意见和建议", "opinions and suggestions"),
+    "unit_info": ("单位基本信息变更", "change of the unit's basic information"),
+    "event": ("重要会议、活动信息", "important meeting or event"),
+}
+INTENT_LABELS = {
+    "rsvp": ("会议回执", "meeting reply"),
+    "dues_receipt": ("会费缴纳凭证", "dues receipt"),
+    "request_response": ("报送任务反馈", "answer to a request"),
+}
+
+
+@dataclass(frozen=True)
+class Answer:
+    kind: str
+    key: str
+    values: dict[str, Any]
+
+
+class Replies:
+    """A finisher (see workflows.FINISHERS): `answer(ctx, outcome)` queues the message's reply."""
+
+    def __init__(self, renderer: Renderer, *, zone: ZoneInfo, message_id_domain: str, max_per_hour: int = 5) -> None:
+        self.renderer = renderer
+        self.locale = renderer.locale
+        self.zone = zone
+        self.message_id_domain = message_id_domain
+        self.max_per_hour = max_per_hour
+
+    def answer(self, ctx: Context, outcome: Outcome) -> None:
+        row = ctx.row
+        if ctx.mail is None or not row.sender or row.id is None:
+            return
+        answer = self._choose(ctx, outcome)
+        if answer is None:
+            return
+        counts = self._counts(ctx.session, ctx.now)
+        address = row.sender.lower()
+        if counts.get(address, 0) >= self.max_per_hour:
+            log.info("no reply to %s: %s automatic replies in the last hour", address, self.max_per_hour)
+            return
+        if find_one(ctx.session, Outbox, "dedupe_key", answer.key) is not None:
+            return  # answered already (a reprocess); nothing is rendered or counted again
+        counts[address] = counts.get(address, 0) + 1
+        queue(
+            ctx.session,
+            key=answer.key,
+            kind=answer.kind,
+            recipients=[row.sender],
+            rendered=self.renderer.render(answer.kind, answer.values, sent_on=self._date(ctx.now)),
+            now=ctx.now,
+            message_id_domain=self.message_id_domain,
+            in_reply_to=ctx.mail.message_id,
+            references=ctx.mail.references,
+            auto_submitted=AUTO_REPLIED,
+            inbound_id=row.id,
+            reference=answer.values.get("reference"),
+        )
+
+    def _choose(self, ctx: Context, outcome: Outcome) -> Answer | None:
+        row, mail = ctx.row, ctx.parsed
+        base = {"original_subject": row.subject or "", "received_at": self._time(row.received_at or ctx.now)}
+        if outcome.state == InboundState.REJECTED:
+            reasons = [{"text": r.text(self.locale), "fix": r.fix(self.locale)} for r in outcome.reasons]
+            return Answer("rejection", f"reply:{row.id}", {**base, "name": self._name(ctx), "reasons": reasons})
+        if outcome.state == InboundState.HELD and any(r.code == "unknown_sender" for r in outcome.reasons):
+            month = ctx.now.astimezone(self.zone).strftime("%Y-%m")
+            key = f"reply:unknown:{(row.sender or '').lower()}:{month}"
+            return Answer("unknown_sender", key, {**base, "email": row.sender})
+        if outcome.state != InboundState.PROCESSED:
+            return None
+        attachments = [{"name": c.safe_name, "width": c.width, "height": c.height} for c in ctx.checks if not c.inline]
+        unit_name = ctx.member.unit_name if ctx.member else ""
+        reference = ctx.notes.get("reference")
+        values: dict[str, Any]
+        if row.intent == "submission" and reference:
+            values = {
+                **base,
+                "liaison_name": self._name(ctx),
+                "unit_name": unit_name,
+                "reference": reference,
+                "title": mail.subject,
+                "category_label": self._label(CATEGORY_LABELS, row.category or "news"),
+                "attachments": attachments,
+            }
+            return Answer("ack_submission", f"reply:{row.id}", values)
+        if row.intent in ("registration", "liaison_change") and reference:
+            names = "、".join(str(a["name"]) for a in attachments)
+            values = {
+                "name": self._name(ctx),
+                "email": row.sender,
+                "reference": reference,
+                "certificate": names or ("none attached" if self.locale.startswith("en") else "未附"),
+            }
+            return Answer("ack_registration", f"reply:{row.id}", values)
+        if row.intent in INTENT_LABELS:
+            values = {
+                **base,
+                "name": self._name(ctx),
+                "unit_name": unit_name,
+                "intent_label": self._label(INTENT_LABELS, row.intent),
+                "reference": next_reference(ctx.session, ACK_PREFIX, ctx.now, self.zone),
+                "attachments": attachments,
+            }
+            return Answer("ack_message", f"reply:{row.id}", values)
+        return None  # commands are answered by their own workflow
+
+    def _counts(self, session: Session, now: datetime) -> dict[str, int]:
+        """Automatic replies per address in the hour before `now`: one query per transaction."""
+        counts: dict[str, int] | None = session.info.get(_COUNTS)
+        if counts is None:
+            rows = session.exec(
+                select(func.lower(InboundMessage.sender), func.count())
+                .select_from(Outbox)
+                .join(InboundMessage, col(InboundMessage.id) == col(Outbox.inbound_id))
+                .where(col(Outbox.auto_submitted) == AUTO_REPLIED, col(Outbox.created_at) >= now - timedelta(hours=1))
+                .group_by(func.lower(InboundMessage.sender))
+            ).all()
+            counts = {address: n for address, n in rows if address}
+            session.info[_COUNTS] = counts
+        return counts
+
+    def _name(self, ctx: Context) -> str:
+        if ctx.member and ctx.member.liaison_name:
+            return ctx.member.liaison_name
+        sender = ctx.parsed.from_
+        return (sender.name if sender and sender.name else "") or (ctx.row.sender or "")
+
+    def _label(self, table: dict[str, tuple[str, str]], key: str) -> str:
+        zh, en = table.get(key, (key, key))
+        return en if self.locale.startswith("en") else zh
+
+    def _time(self, when: datetime) -> str:
+        return local_time(when, self.zone, self.locale)
+
+    def _date(self, when: datetime) -> str:
+        return local_date(when, self.zone, self.locale)

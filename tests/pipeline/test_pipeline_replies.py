@@ -1,0 +1,163 @@
+"""Every message gets the answer it deserves, queued with its final state, and no loop can form."""
+
+from __future__ import annotations
+
+import email
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from email.header import decode_header, make_header
+from pathlib import Path
+
+import pytest
+from builders import LIAISON, add_liaison, deliver, make_app, make_jpeg, make_mail
+from sqlmodel import select
+
+from mailflow.app import App
+from mailflow.clock import FixedClock
+from mailflow.daemon import Daemon
+from mailflow.store import InboundMessage, Outbox
+
+
+START = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[App]:
+    application = make_app(tmp_path)
+    add_liaison(application)
+    yield application
+    application.close()
+
+
+def outbox(app: App) -> list[Outbox]:
+    with app.store.session() as session:
+        return list(session.exec(select(Outbox).order_by(Outbox.id)).all())
+
+
+def one_pass(app: App, tmp_path: Path, *mails: bytes) -> None:
+    for raw in mails:
+        deliver(tmp_path / "Maildir", raw)
+    assert Daemon(app).run_once().errors == []
+
+
+def test_an_accepted_submission_is_acknowledged_with_its_reference(app: App, tmp_path: Path) -> None:
+    photo = make_jpeg(width=1600, height=1200)
+    one_pass(app, tmp_path, make_mail(message_id="<orig-1@hongda.cn>", attachments=[("现场.jpg", photo, "image/jpeg")]))
+    (ack,) = outbox(app)
+    assert (ack.kind, ack.recipients, ack.reference, ack.in_reply_to) == (
+        "ack_submission",
+        [LIAISON],
+        "BS-2026-0001",
+        "orig-1@hongda.cn",
+    )
+    assert ack.subject == "【已收到】BS-2026-0001 【报送】我公司参加2026中国机械工业博览会"
+    assert "王芳：" in ack.text and "报送单位：宏达机械有限公司" in ack.text and "信息类别：工作动态" in ack.text
+    assert "- 现场.jpg（1600×1200 像素）" in ack.text
+    assert ack.state == "sent" and ack.auto_submitted == "auto-replied"
+
+    # What the liaison receives: the .eml the file transport wrote, threaded and readable.
+    (eml,) = (tmp_path / "var" / "outbox").glob("*.eml")
+    received = email.message_from_bytes(eml.read_bytes())
+    assert str(make_header(decode_header(received["Subject"]))) == ack.subject
+    assert (received["In-Reply-To"], received["References"]) == ("<orig-1@hongda.cn>", "<orig-1@hongda.cn>")
+    assert received["Auto-Submitted"] == "auto-replied" and received["Message-ID"] == f"<{ack.message_id}>"
+    text, html = (part.get_payload(decode=True).decode("utf-8") for part in received.get_payload())
+    assert "登记编号为 BS-2026-0001" in text and ">宏达机械有限公司</td>" in html
+
+
+def test_a_rejected_message_gets_each_reason_and_how_to_fix_it(app: App, tmp_path: Path) -> None:
+    small = make_jpeg(width=640, height=480)
+    one_pass(app, tmp_path, make_mail(attachments=[("IMG_0012.jpg", small, "image/jpeg")]))
+    (reply,) = outbox(app)
+    assert reply.kind == "rejection" and reply.subject == "【未能受理】【报送】我公司参加2026中国机械工业博览会"
+    assert (
+        "- 照片 IMG_0012.jpg 为 640×480，低于 800×600 的要求。请发送不低于 800×600 像素的原图（在手机上选择“原图”发送）。"
+        in reply.text
+    )
+
+
+def test_other_intents_are_acknowledged_under_a_number_of_their_own(app: App, tmp_path: Path) -> None:
+    one_pass(app, tmp_path, make_mail(subject="【回执】2026年度联络员工作会议", message_id="<r1@x>"))
+    (ack,) = outbox(app)
+    assert (ack.kind, ack.reference) == ("ack_message", "SJ-2026-0001")
+    assert ack.subject == "【已收到】SJ-2026-0001 【回执】2026年度联络员工作会议"
+    assert "发送的会议回执已收到" in ack.text and "发件单位：宏达机械有限公司" in ack.text
+
+
+def test_an_unknown_sender_hears_how_to_register_once_a_month(tmp_path: Path) -> None:
+    clock = FixedClock(START)
+    app = make_app(tmp_path, clock=clock)
+    stranger = "someone@example.net"
+    one_pass(
+        app,
+        tmp_path,
+        make_mail(sender=stranger, subject="咨询一", message_id="<s1@x>"),
+        make_mail(sender=stranger, subject="咨询二", message_id="<s2@x>"),
+    )
+    (reply,) = outbox(app)
+    assert (reply.kind, reply.recipients) == ("unknown_sender", [stranger])
+    assert "【登记】单位名称 姓名" in reply.text and "咨询一" in reply.text
+    clock.advance(days=31)
+    one_pass(app, tmp_path, make_mail(sender=stranger, subject="咨询三", message_id="<s3@x>"))
+    assert [r.kind for r in outbox(app)] == ["unknown_sender", "unknown_sender"]
+    app.close()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Auto-Submitted": "auto-replied"},
+        {"Precedence": "bulk"},
+        {"List-Id": "<news.example.org>"},
+        {"X-Autoreply": "yes"},
+        {"X-Auto-Response-Suppress": "All"},
+        {"Return-Path": "<>"},
+    ],
+    ids=lambda h: next(iter(h)),
+)
+def test_robots_and_lists_get_no_answer(app: App, tmp_path: Path, headers: dict[str, str]) -> None:
+    one_pass(app, tmp_path, make_mail(headers=headers, message_id="<robot@x>"))
+    assert outbox(app) == []
+    with app.store.session() as session:
+        (row,) = session.exec(select(InboundMessage)).all()
+        assert row.state == "ignored"
+
+
+def test_mailer_daemon_gets_no_answer(app: App, tmp_path: Path) -> None:
+    one_pass(app, tmp_path, make_mail(sender="MAILER-DAEMON@mx.example.net", subject="Undelivered Mail"))
+    assert outbox(app) == []
+
+
+def test_at_most_n_automatic_replies_per_sender_per_hour(tmp_path: Path) -> None:
+    clock = FixedClock(START)
+    app = make_app(tmp_path, clock=clock)
+    add_liaison(app)
+    mails = [make_mail(subject=f"【报送】第{n}篇", message_id=f"<m{n}@x>") for n in range(7)]
+    one_pass(app, tmp_path, *mails[:3])
+    one_pass(app, tmp_path, *mails[3:])  # the count holds across passes, not just within one
+    assert len(outbox(app)) == app.settings.outbound.max_replies_per_hour == 5
+    clock.advance(minutes=61)
+    one_pass(app, tmp_path, make_mail(subject="【报送】一小时后", message_id="<later@x>"))
+    assert len(outbox(app)) == 6
+    app.close()
+
+
+def test_reprocessing_never_sends_the_same_answer_twice(app: App, tmp_path: Path) -> None:
+    small = make_jpeg(width=640, height=480)
+    one_pass(app, tmp_path, make_mail(attachments=[("IMG_0012.jpg", small, "image/jpeg")]))
+    (first,) = outbox(app)
+    assert first.inbound_id is not None
+    assert app.pipeline.reprocess(first.inbound_id) == "rejected"
+    assert len(outbox(app)) == 1
+
+
+def test_replies_are_written_in_the_configured_locale(tmp_path: Path) -> None:
+    app = make_app(
+        tmp_path, chamber={"locale": "en", "name": "Chamber", "secretariat": ["mishuchu@chamber.example.org"]}
+    )
+    add_liaison(app)
+    one_pass(app, tmp_path, make_mail(subject="【报送】Expo", message_id="<en@x>"))
+    (ack,) = outbox(app)
+    assert ack.subject == "Received: BS-2026-0001 【报送】Expo"
+    assert "Category: work news" in ack.text and "Dear 王芳," in ack.text
+    app.close()

@@ -1,0 +1,98 @@
+"""A real SMTP server on 127.0.0.1 for the tests and benchmarks: aiosmtpd with a few scripted faults.
+
+Scripted faults are what a real server does on a bad day: a 4xx or 5xx to the final dot, a
+dropped connection at DATA (before the message went) or right after the final dot (the server
+has the message but the client never hears). `Recorder.peak` is the most connections open at
+once, so a test can see the sender's concurrency from the server's side.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP as SmtpServer
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Recorder:
+    """Keeps every message the server accepted; `replies` scripts the answers to the final dot."""
+
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
+        self.replies: list[str] = []
+        self.drop_after_dot = False
+        self.open = 0
+        self.peak = 0
+        self.arrived = threading.Condition()
+
+    def connected(self, change: int) -> None:
+        self.open += change
+        self.peak = max(self.peak, self.open)
+
+    def wait_for(self, count: int, timeout: float) -> bool:
+        """Block until `count` messages have arrived (for latency measurements), or time out."""
+        with self.arrived:
+            return self.arrived.wait_for(lambda: len(self.received) >= count, timeout)
+
+    def keep(self, content: bytes) -> None:
+        with self.arrived:
+            self.received.append(content)
+            self.arrived.notify_all()
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if address.startswith("nobody@"):
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.drop_after_dot:
+            self.drop_after_dot = False
+            self.keep(envelope.content)  # the server has it, but the client never hears
+            server.transport.close()
+            return "250 OK"
+        reply = self.replies.pop(0) if self.replies else "250 OK"
+        if reply.startswith("250"):
+            self.keep(envelope.content)
+        return reply
+
+
+class DropsAtData(SmtpServer):
+    """Closes the connection when DATA arrives, once: the message never got to the final dot."""
+
+    drops = 0
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self.event_handler.connected(+1)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self.event_handler.connected(-1)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        if DropsAtData.drops:
+            DropsAtData.drops -= 1
+            assert self.transport is not None
+            self.transport.close()
+            return
+        await super().smtp_DATA(arg)
+
+
+class ScriptedController(Controller):
+    def factory(self) -> SmtpServer:
+        return DropsAtData(self.handler, hostname="mailflow.test")
+
+
+def start_smtp_server(recorder: Recorder) -> ScriptedController:
+    controller = ScriptedController(recorder, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    return controller
