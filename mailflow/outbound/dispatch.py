@@ -103,7 +103,7 @@ class Dispatcher:
         return sent
 
     def _take(self, size: int) -> dict[int, Letter]:
-        """Mark up to `size` due rows `sending`, in one commit, and build their letters."""
+        """Mark up to `size` due rows `sending` in one commit; then build their letters."""
         now = self.clock.now()
         with self.store.session() as session:
             rows = session.exec(
@@ -113,13 +113,18 @@ class Dispatcher:
                 .limit(size)
                 .with_for_update(skip_locked=True)
             ).all()
-            letters = {}
             for row in rows:
                 row.state = OutboxState.SENDING
                 row.attempts += 1
-                message = build_message(row, sender=self.sender, sender_name=self.sender_name)
-                letters[row.id or 0] = Letter(self.sender, tuple(row.recipients), message, row.message_id)
-            return letters
+        return {
+            row.id or 0: Letter(
+                self.sender,
+                tuple(row.recipients),
+                build_message(row, sender=self.sender, sender_name=self.sender_name),
+                row.message_id,
+            )
+            for row in rows
+        }
 
     def _send(self, letters: dict[int, Letter]) -> int:
         # No transaction is open while the transport works: a slow server must not hold
@@ -131,9 +136,9 @@ class Dispatcher:
             results = [AmbiguousDelivery(f"the transport failed: {type(exc).__name__}: {exc}")] * len(letters)
         sent = 0
         with self.store.session() as session:
+            rows = {r.id: r for r in session.exec(select(Outbox).where(col(Outbox.id).in_(list(letters)))).all()}
             for row_id, failure in zip(letters, results, strict=True):
-                row = session.get(Outbox, row_id)
-                assert row is not None
+                row = rows[row_id]
                 self._record(row, failure)
                 log.info("outbox %s %s", row.id, row.state, extra={"outbox": row.id, "state": row.state})
                 sent += row.state == OutboxState.SENT

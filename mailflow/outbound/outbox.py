@@ -6,22 +6,18 @@ Queueing twice under one key returns the row already there, so a workflow that r
 
 from __future__ import annotations
 
+import base64
 import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.header import Header
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.policy import compat32
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
 
 from sqlmodel import Session
 
 from mailflow.outbound.render import Rendered, one_line
 from mailflow.store import Outbox, OutboxState
 from mailflow.store.db import find_one
-
-_WIRE = compat32.clone(linesep="\r\n")
 
 
 def new_message_id(domain: str, now: datetime) -> str:
@@ -72,23 +68,56 @@ def queue(
 def build_message(row: Outbox, *, sender: str, sender_name: str) -> bytes:
     """The bytes on the wire: multipart/alternative, UTF-8, our Message-ID, threading, Auto-Submitted.
 
-    Built with the email package's compat32 classes, which write the same message three
-    times faster than the default policy's EmailMessage; lines end in CRLF, as SMTP wants.
+    The message has one fixed shape, so it is written directly: headers with RFC 2047 words
+    (email.header) where they hold more than ASCII, both parts in base64 with 76-character
+    lines, CRLF line ends. The email package's generator takes ten times as long for the
+    same bytes, which showed in every acknowledgement.
     """
-    msg = MIMEMultipart("alternative")
-    msg["From"] = formataddr((str(Header(one_line(sender_name), "utf-8")), sender)) if sender_name else sender
-    msg["To"] = ", ".join(row.recipients)
-    msg["Subject"] = Header(row.subject, "utf-8", header_name="Subject")  # type: ignore[assignment]
-    msg["Date"] = format_datetime(row.created_at or datetime.now(UTC))
-    msg["Message-ID"] = f"<{row.message_id}>"
+    boundary = f"=_mailflow_{secrets.token_hex(12)}"
+    name = one_line(sender_name)
+    headers = [
+        ("From", _mailbox(name, sender)),
+        ("To", ", ".join(row.recipients)),
+        ("Subject", _encoded(row.subject, "Subject")),
+        ("Date", format_datetime(row.created_at or datetime.now(UTC))),
+        ("Message-ID", f"<{row.message_id}>"),
+    ]
     if row.in_reply_to:
-        msg["In-Reply-To"] = f"<{row.in_reply_to}>"
+        headers.append(("In-Reply-To", f"<{row.in_reply_to}>"))
     if row.references:
-        msg["References"] = " ".join(f"<{r}>" for r in row.references.split())
+        headers.append(("References", "\r\n ".join(f"<{r}>" for r in row.references.split())))
     # RFC 3834: say that a program wrote this, so that well-behaved systems do not answer it;
     # the second header asks Exchange not to send its out-of-office replies either.
-    msg["Auto-Submitted"] = row.auto_submitted
-    msg["X-Auto-Response-Suppress"] = "All"
-    msg.attach(MIMEText(row.text, "plain", "utf-8"))
-    msg.attach(MIMEText(row.html, "html", "utf-8"))
-    return msg.as_bytes(policy=_WIRE)
+    headers += [
+        ("Auto-Submitted", row.auto_submitted),
+        ("X-Auto-Response-Suppress", "All"),
+        ("MIME-Version", "1.0"),
+        ("Content-Type", f'multipart/alternative;\r\n boundary="{boundary}"'),
+    ]
+    lines = [f"{key}: {value}" for key, value in headers]
+    for subtype, body in (("plain", row.text), ("html", row.html)):
+        lines += [
+            "",
+            f"--{boundary}",
+            f'Content-Type: text/{subtype}; charset="utf-8"',
+            "Content-Transfer-Encoding: base64",
+            "",
+            base64.encodebytes(body.encode("utf-8")).decode("ascii").replace("\n", "\r\n").rstrip("\r\n"),
+        ]
+    lines += ["", f"--{boundary}--", ""]
+    return "\r\n".join(lines).encode("ascii")
+
+
+def _mailbox(name: str, address: str) -> str:
+    if not name:
+        return address
+    phrase = _encoded(name, "From") if not name.isascii() else f'"{name}"'
+    separator = " " if len(phrase.rsplit("\n", 1)[-1]) + len(address) < 68 else "\r\n "
+    return f"{phrase}{separator}<{address}>"
+
+
+def _encoded(value: str, name: str) -> str:
+    """A header value as RFC 2047 encoded words when it is not plain ASCII, folded under 78 columns."""
+    if value.isascii():
+        return value
+    return Header(value, "utf-8", maxlinelen=76, header_name=name).encode(linesep="\r\n")

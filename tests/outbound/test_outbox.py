@@ -14,7 +14,7 @@ from mailflow.clock import FixedClock
 from mailflow.errors import AmbiguousDelivery, DeliveryError, PermanentDelivery, TransientDelivery
 from mailflow.outbound import Renderer
 from mailflow.outbound.dispatch import Dispatcher
-from mailflow.outbound.outbox import queue
+from mailflow.outbound.outbox import build_message, queue
 from mailflow.outbound.samples import SAMPLES
 from mailflow.outbound.transports import FileTransport, Letter, MemoryTransport
 from mailflow.store import Outbox, OutboxState, Store
@@ -74,6 +74,29 @@ def test_the_message_on_the_wire_threads_and_reads_in_chinese(store: Store, cloc
     assert "登记编号为 BS-2026-0042" in text and "登记编号为 BS-2026-0042" in html
     assert all(len(line) <= 998 for line in sent.message.split(b"\r\n"))
     assert state(store, row_id).state == OutboxState.SENT
+
+
+def test_long_headers_are_folded_and_every_line_ends_in_crlf() -> None:
+    subject = "【已收到】BS-2026-0042 " + "关于我公司参加2026中国国际机床展览会并举办新产品发布会的情况报告" * 3
+    references = " ".join(f"thread-{n}-{'x' * 30}@hongda-machinery.cn" for n in range(12))
+    row = Outbox(
+        dedupe_key="k",
+        kind="ack_submission",
+        recipients=["a@hongda.cn"],
+        subject=subject,
+        text="正文\n",
+        html="<p>正文</p>",
+        message_id="m@d",
+        in_reply_to="thread-11@x",
+        references=references,
+    )
+    raw = build_message(row, sender="mishuchu@chamber.example.org", sender_name="成都市机械制造业商会秘书处")
+    assert b"\n" not in raw.replace(b"\r\n", b"") and raw.isascii()
+    header = raw.split(b"\r\n\r\n", 1)[0]
+    assert max(len(line) for line in header.split(b"\r\n")) <= 78
+    msg = email.message_from_bytes(raw, policy=default)
+    assert msg["Subject"] == subject and len(msg["References"].split()) == 12
+    assert msg.get_body(("plain",)).get_content() == "正文\n"
 
 
 class Failing:
