@@ -91,6 +91,11 @@ class Context:
     member: Member | None = None  # the unit (and liaison) the sender speaks for
     checks: tuple[AttachmentCheck, ...] = ()
     notes: dict[str, str] = field(default_factory=dict)
+    # Concluded once before (a reprocess): what was queued for it then may exist already.
+    concluded_before: bool = False
+
+    def __post_init__(self) -> None:
+        self.concluded_before = self.row.processed_at is not None
 
     @property
     def parsed(self) -> ParsedMail:

@@ -38,9 +38,14 @@ def queue(
     auto_submitted: str = "auto-generated",
     inbound_id: int | None = None,
     reference: str | None = None,
+    new_key: bool = False,
 ) -> Outbox:
-    """Add a message to the outbox unless one with `key` is there already; return the row."""
-    existing = find_one(session, Outbox, "dedupe_key", key)
+    """Add a message to the outbox unless one with `key` is there already; return the row.
+
+    `new_key`: the caller knows no row can hold the key yet (it names something that happens
+    once, now), which saves the lookup; the unique constraint still refuses a second row.
+    """
+    existing = None if new_key else find_one(session, Outbox, "dedupe_key", key)
     if existing is not None:
         return existing
     row = Outbox(

@@ -79,8 +79,9 @@ class Replies:
         if counts.get(address, 0) >= self.max_per_hour:
             log.info("no reply to %s: %s automatic replies in the last hour", address, self.max_per_hour)
             return
-        if find_one(ctx.session, Outbox, "dedupe_key", answer.key) is not None:
-            return  # answered already (a reprocess); nothing is rendered or counted again
+        once = answer.key == f"reply:{row.id}" and not ctx.concluded_before  # its first and only answer
+        if not once and find_one(ctx.session, Outbox, "dedupe_key", answer.key) is not None:
+            return  # answered already (a reprocess, or this month's note); nothing is rendered or counted again
         counts[address] = counts.get(address, 0) + 1
         queue(
             ctx.session,
@@ -95,6 +96,7 @@ class Replies:
             auto_submitted=AUTO_REPLIED,
             inbound_id=row.id,
             reference=answer.values.get("reference"),
+            new_key=once,
         )
 
     def _choose(self, ctx: Context, outcome: Outcome) -> Answer | None:
