@@ -14,6 +14,7 @@ from mailflow.ingest.archiver import Archiver, StartPolicy, start_of
 from mailflow.ingest.imap import ImapSource
 from mailflow.ingest.maildir import MaildirSource
 from mailflow.ingest.source import MailSource
+from mailflow.jobs import Scheduler, job_table
 from mailflow.outbound.dispatch import Dispatcher
 from mailflow.outbound.render import Renderer
 from mailflow.outbound.smtp import SmtpTransport
@@ -38,6 +39,7 @@ class App:
     sources: list[tuple[MailSource, Archiver]]
     clock: Clock
     dispatcher: Dispatcher
+    scheduler: Scheduler
 
     def close(self) -> None:
         for source, _ in self.sources:
@@ -58,20 +60,22 @@ def build_app(
     raw = BlobStore(data / "raw", suffix=".eml", fsync=fsync)
     # Attachments can always be cut again from the raw mail, which is what must be durable.
     attachments = BlobStore(data / "attachments", fsync=False)
-    finishers = (*FINISHERS, make_replies(settings).answer)
+    renderer = make_renderer(settings)
+    finishers = (*FINISHERS, make_replies(settings, renderer).answer)
     pipeline = Pipeline(store, raw, attachments, rules, pipeline_settings(settings), clock, finishers=finishers)
     sources = [(make_source(s, settings), make_archiver(s, settings, store, raw, clock)) for s in settings.sources]
     dispatcher = make_dispatcher(settings, store, clock, transport)
-    return App(settings, store, rules, raw, pipeline, sources, clock, dispatcher)
+    scheduler = Scheduler(job_table(settings, renderer), store, clock, settings.chamber.zone)
+    return App(settings, store, rules, raw, pipeline, sources, clock, dispatcher, scheduler)
 
 
 def make_renderer(settings: Settings) -> Renderer:
     return Renderer(settings.templates_dir, settings.chamber.locale, settings.chamber.letterhead())
 
 
-def make_replies(settings: Settings) -> Replies:
+def make_replies(settings: Settings, renderer: Renderer) -> Replies:
     return Replies(
-        make_renderer(settings),
+        renderer,
         zone=settings.chamber.zone,
         message_id_domain=settings.chamber.message_id_domain,
         max_per_hour=settings.outbound.max_replies_per_hour,

@@ -8,7 +8,7 @@ source names the environment variable that holds its password.
 from __future__ import annotations
 
 import os
-from datetime import date
+from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -63,7 +63,13 @@ class ChamberSettings(_Frozen):
 
     def letterhead(self) -> dict[str, str]:
         """What the templates' layouts may print about the chamber."""
-        return {"name": self.name, "signature": self.signature, "address": self.address, "phone": self.phone, "footer": self.footer}
+        return {
+            "name": self.name,
+            "signature": self.signature,
+            "address": self.address,
+            "phone": self.phone,
+            "footer": self.footer,
+        }
 
 
 class AfterProcessing(_Frozen):
@@ -179,6 +185,32 @@ class DaemonSettings(_Frozen):
     fsync: bool = True  # fsync raw mail before its row commits; off only for throw-away data
 
 
+class DigestSettings(_Frozen):
+    """The daily digest to the secretariat: what needs a decision, each item with its command."""
+
+    at: str = "08:30"  # local time in the chamber's zone, every day
+    recipients: tuple[str, ...] = ()  # the secretariat when empty
+    when_empty: Literal["skip", "send"] = "skip"  # a day with nothing to report sends nothing
+    days_ahead: int = Field(7, ge=0, le=60)  # "falls due in the coming days" looks this far
+
+    @field_validator("at")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        try:
+            parsed = time.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a time of day such as 08:30") from None
+        return parsed.strftime("%H:%M")
+
+    @field_validator("recipients")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for address in value:
+            if "@" not in address:
+                raise ValueError(f"{address!r} is not an email address")
+        return value
+
+
 class Settings(_Frozen):
     chamber: ChamberSettings = ChamberSettings()
     paths: PathSettings = PathSettings()
@@ -187,6 +219,7 @@ class Settings(_Frozen):
     outbound: OutboundSettings = OutboundSettings()
     limits: LimitSettings = LimitSettings()
     daemon: DaemonSettings = DaemonSettings()
+    digest: DigestSettings = DigestSettings()
     # Folder of the config file: relative paths are resolved against it.
     base_dir: Path = Path(".")
 

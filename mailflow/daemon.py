@@ -31,6 +31,7 @@ log = logging.getLogger("mailflow.daemon")
 class RunReport:
     ingest: PassReport = field(default_factory=PassReport)
     processed: int = 0
+    jobs: list[str] = field(default_factory=list)  # the scheduled jobs that ran
     sent: int = 0
     errors: list[str] = field(default_factory=list)
     pipeline_seconds: float = 0.0  # wall time of the pass; the ingest's own is in ingest.seconds
@@ -98,8 +99,17 @@ class Daemon:
         else:
             report.errors.append("ingest ended without a report (see the log); its mail is taken next pass")
         report.pipeline_seconds = time.perf_counter() - started
+        if not self._stop:
+            report.jobs = self._run_jobs()
         report.sent = self.app.dispatcher.run(self.stopping)
         return report
+
+    def _run_jobs(self) -> list[str]:
+        try:
+            return self.app.scheduler.run_due()
+        except Exception:  # noqa: BLE001 - a bug in a job must not stop the mail; the job runs again next pass
+            log.exception("a scheduled job failed")
+            return []
 
     def _detach_sources(self) -> None:
         """In a forked ingest process: leave the parent's database and mailbox connections alone."""
@@ -181,6 +191,10 @@ class Daemon:
             self._sleep(1.0)
             return
         intervals = [s.poll_interval for s in self.app.settings.sources]
+        # Wake for the next scheduled job or letter retry, if that comes before the next poll.
+        for soon in (self.app.scheduler.seconds_to_next(), self.app.dispatcher.seconds_to_next()):
+            if soon is not None:
+                intervals.append(max(1.0, soon))
         source = self.app.sources[0][0]
         try:
             source.wait(min(intervals), self.stopping)

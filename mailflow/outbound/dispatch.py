@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from sqlalchemy import func
 from sqlmodel import col, select
 
 from mailflow.clock import Clock, nap
@@ -101,6 +102,14 @@ class Dispatcher:
                 break
             sent += self._send(letters)
         return sent
+
+    def seconds_to_next(self) -> float | None:
+        """How long until the next letter is due (a retry), or None when nothing waits."""
+        with self.store.session() as session:
+            due = session.exec(
+                select(func.min(Outbox.next_attempt_at)).where(col(Outbox.state).in_(OutboxState.DUE))
+            ).one()
+        return None if due is None else max(0.0, (due - self.clock.now()).total_seconds())
 
     def _take(self, size: int) -> dict[int, Letter]:
         """Mark up to `size` due rows `sending` in one commit; then build their letters."""

@@ -2,7 +2,8 @@
 
 Each message kind is written once, in `templates/<locale>/<kind>.j2`, as a `subject` block and
 a `body` block of plain text: paragraphs separated by blank lines, "- " for list items, and
-"名称：值" (or "name: value") lines for a two-column table. The text part is that body in the
+"名称：值" (or "name: value") lines for a two-column table, and "| a | b |" lines for a table
+whose first row is the heading. The text part is that body in the
 text layout; the HTML part is the same body cut into those blocks and set, escaped, in the
 HTML layout. So the secretariat edits one text per kind, and the two parts can never say
 different things. Templates run in a sandbox, undefined names are errors, and a subject is
@@ -37,9 +38,10 @@ class Rendered:
 
 @dataclass(frozen=True)
 class Block:
-    kind: str  # "p" | "ul" | "table"
+    kind: str  # "p" | "ul" | "table" (name: value) | "grid" (| a | b |, the first row the heading)
     lines: tuple[str, ...]
     pairs: tuple[tuple[str, str], ...] = ()
+    rows: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,10 @@ def blocks(body: str) -> list[Block]:
         lines = tuple(line.rstrip() for line in chunk.splitlines() if line.strip())
         if not lines:
             continue
-        if all(line.lstrip().startswith(("- ", "· ")) for line in lines):
+        if all(line.lstrip().startswith("|") for line in lines):
+            rows = tuple(tuple(cell.strip() for cell in line.strip().strip("|").split("|")) for line in lines)
+            out.append(Block("grid", lines, rows=rows))
+        elif all(line.lstrip().startswith(("- ", "· ")) for line in lines):
             out.append(Block("ul", tuple(line.lstrip()[2:].strip() for line in lines)))
         elif len(lines) > 1 and all(_PAIR.match(line) for line in lines):
             pairs = tuple((m.group(1), m.group(2)) for m in (_PAIR.match(line) for line in lines) if m)

@@ -43,6 +43,39 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "received_at": "2026年11月24日 09:30",
         "attachments": [],
     },
+    "digest": {
+        "date": "2026年11月24日",
+        "as_of": "2026年11月24日 08:30",
+        "since": "2026年11月23日 08:30",
+        "total": 3,
+        "sections": [
+            {
+                "title": "联络员登记待审核",
+                "items": [
+                    {
+                        "ref": "DJ-2026-0007",
+                        "summary": "成都宏达机械有限公司 李明 liming@example.cn",
+                        "command": "#批准 DJ-2026-0007",
+                    }
+                ],
+            },
+            {
+                "title": "未能送达的邮件",
+                "items": [
+                    {
+                        "ref": "#12",
+                        "summary": "wang@example.cn《【已收到】BS-2026-0042》 发送失败：550 5.1.1 no such user",
+                        "command": "#重发 12",
+                    },
+                    {
+                        "ref": "#15",
+                        "summary": "li@example.cn《【已收到】BS-2026-0043》 被退回：5.2.2 mailbox full",
+                        "command": "#重发 15",
+                    },
+                ],
+            },
+        ],
+    },
     "unknown_sender": {
         "email": "someone@example.net",
         "original_subject": "咨询入会事宜",

@@ -219,7 +219,10 @@ class Outbox(SQLModel, table=True):
     """One outgoing email, written in the same transaction as the change that causes it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "state", "next_attempt_at"),
+        Index("ix_outbox_recent_replies", "auto_submitted", "created_at"),  # the hourly reply limit
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(max_length=200, unique=True)  # e.g. ack:inbound:42: never queued twice
@@ -253,3 +256,16 @@ class AddressFlag(SQLModel, table=True):
     bounces: int = 0
     first_at: datetime | None = _ts()
     last_at: datetime | None = _ts()
+
+
+class JobRun(SQLModel, table=True):
+    """A scheduled job's run for one slot (its scheduled local time): never run twice, never missed."""
+
+    __tablename__ = "job_run"
+    __table_args__ = (UniqueConstraint("job", "slot"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job: str = Field(max_length=40)
+    slot: str = Field(max_length=20)  # local wall time, 2026-11-24T08:30
+    outcome: str = Field(default="", max_length=40)  # sent, empty, first start, …
+    done_at: datetime | None = _ts()
