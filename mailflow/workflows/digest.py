@@ -138,7 +138,7 @@ class Digest:
             select(InboundMessage).where(InboundMessage.state == InboundState.HELD).order_by(col(InboundMessage.id))
         ).all():
             why = "；".join(Reason.from_json(r).text(self.locale) for r in msg.reasons) if msg.reasons else ""
-            summary = f"{msg.sender or '?'}《{msg.subject or ''}》 {why}".strip()
+            summary = f"{msg.sender or '?'}{self._quoted(msg.subject or '')} {why}".strip()
             section.items.append(self._item(f"#{msg.id}", summary, "reprocess", ref=str(msg.id)))
         return section
 
@@ -148,7 +148,7 @@ class Digest:
             select(Outbox).where(col(Outbox.state).in_(FAILED_STATES)).order_by(col(Outbox.id))
         ).all():
             to = ", ".join(row.recipients)
-            summary = f"{to}《{row.subject}》 {self._state(row.state)}：{row.last_error or ''}".strip()
+            summary = f"{to}{self._quoted(row.subject)} {self._state(row.state)}{self._colon}{row.last_error or ''}"
             section.items.append(self._item(f"#{row.id}", summary, "resend", ref=str(row.id)))
         return section
 
@@ -172,8 +172,9 @@ class Digest:
             .order_by(col(Outbox.next_attempt_at))
         ).all():
             when = local_time(row.next_attempt_at or now, self.zone, self.locale)
-            retry = "重试" if not self.locale.startswith("en") else "retry"
-            summary = f"{when} {retry}：{', '.join(row.recipients)}《{row.subject}》 {row.last_error or ''}".strip()
+            retry = "retry" if self._en else "重试"
+            to = ", ".join(row.recipients)
+            summary = f"{when} {retry}{self._colon}{to}{self._quoted(row.subject)} {row.last_error or ''}"
             section.items.append(self._item(f"#{row.id}", summary, "resend", ref=str(row.id)))
         return section
 
@@ -188,6 +189,17 @@ class Digest:
         text = (en if self.locale.startswith("en") else zh).format(ref=ref or shown)
         # A cell of the digest's tables: one line, and no "|" to split it.
         return {"ref": _cell(shown), "summary": _cell(summary)[:300], "command": _cell(text)}
+
+    @property
+    def _en(self) -> bool:
+        return self.locale.startswith("en")
+
+    @property
+    def _colon(self) -> str:
+        return ": " if self._en else "："
+
+    def _quoted(self, subject: str) -> str:
+        return f" “{subject}”" if self._en else f"《{subject}》"
 
     def _state(self, state: str) -> str:
         names = {
