@@ -111,6 +111,7 @@ def make_dispatcher(settings: Settings, store: Store, clock: Clock, transport: T
         max_attempts=out.max_attempts,
         retry_base_seconds=out.retry_base_seconds,
         per_minute=out.per_minute,
+        verp=out.verp,
     )
 
 
@@ -132,6 +133,7 @@ def pipeline_settings(settings: Settings) -> PipelineSettings:
         zone=settings.chamber.zone,
         limits=parse_limits(settings),
         max_attempts=settings.limits.max_attempts,
+        verp_base=settings.outbound.from_address if settings.outbound.verp else None,
     )
 
 

@@ -150,6 +150,7 @@ class OutboundSettings(_Frozen):
     from_name: str = ""  # the chamber's name when empty
     max_attempts: int = Field(5, ge=1)
     retry_base_seconds: float = Field(60.0, gt=0)  # then 2×, 4× … after each temporary failure
+    verp: bool = False  # envelope sender from_address+<letter>.<check>@…: bounces name the letter
     per_minute: float = Field(0, ge=0)  # letters a minute at most, for providers that throttle; 0: no limit
     max_replies_per_hour: int = Field(5, ge=1)  # automatic replies to one address; no loop can form
 

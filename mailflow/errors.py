@@ -61,7 +61,6 @@ class ParseTimeout(ParseError):
     """Parsing a message did not finish before its deadline."""
 
 
-
 class DeliveryError(MailflowError):
     """A transport did not deliver a message; the subclass says what the outbox does next."""
 

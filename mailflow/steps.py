@@ -31,6 +31,7 @@ from mailflow.store import (
 from mailflow.validate import AttachmentCheck, validate_attachments
 from mailflow.workflows import HANDLERS, OPEN_TO_UNKNOWN_SENDERS
 
+
 @dataclass(frozen=True)
 class Outcome:
     state: str
@@ -44,6 +45,7 @@ class PipelineSettings:
     zone: ZoneInfo
     limits: ParseLimits
     max_attempts: int = 3
+    verp_base: str | None = None  # the envelope sender VERP addresses are made from, when on
 
 
 @dataclass(frozen=True)
@@ -231,5 +233,3 @@ STEPS: tuple[Step, ...] = (parse_step, screen_step, identify_step, classify_step
 # batch runs them without holding the database's write lock; `act` is where writes start.
 PREPARE: tuple[Step, ...] = STEPS[:-1]
 WRITE: tuple[Step, ...] = STEPS[-1:]
-
-

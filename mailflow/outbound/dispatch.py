@@ -22,7 +22,7 @@ from sqlmodel import col, select
 
 from mailflow.clock import Clock, nap
 from mailflow.errors import AmbiguousDelivery, DeliveryError, PermanentDelivery
-from mailflow.outbound.outbox import build_message
+from mailflow.outbound.outbox import build_message, verp_address
 from mailflow.outbound.transports import Letter, Transport
 from mailflow.store import Outbox, OutboxState, Store
 
@@ -64,8 +64,10 @@ class Dispatcher:
         max_attempts: int = 5,
         retry_base_seconds: float = 60.0,
         per_minute: float = 0,
+        verp: bool = False,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        self.verp = verp
         self.store = store
         self.transport = transport
         self.clock = clock
@@ -127,7 +129,7 @@ class Dispatcher:
                 row.attempts += 1
         return {
             row.id or 0: Letter(
-                self.sender,
+                verp_address(self.sender, row) if self.verp else self.sender,
                 tuple(row.recipients),
                 build_message(row, sender=self.sender, sender_name=self.sender_name),
                 row.message_id,

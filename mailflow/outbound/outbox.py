@@ -7,6 +7,7 @@ Queueing twice under one key returns the row already there, so a workflow that r
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -68,6 +69,32 @@ def queue(
     )
     session.add(row)
     return row
+
+
+def verp_address(base: str, row: Outbox) -> str:
+    """The envelope sender that names the letter (VERP): mishuchu+123.9f2c41d0@chamber.example.org.
+
+    A bounce is sent to it, so the bounce names the outbox row even when it quotes nothing of
+    the letter. The eight hex digits come from the letter's random Message-ID part, so that a
+    forged bounce cannot mark another letter bounced by guessing its number.
+    """
+    local, _, domain = base.rpartition("@")
+    return f"{local}+{row.id}.{_verp_token(row.message_id)}@{domain}"
+
+
+def read_verp(address: str, base: str) -> tuple[int, str] | None:
+    """(row id, token) from an address `verp_address` made with `base`, else None."""
+    local, _, domain = base.lower().rpartition("@")
+    match = re.fullmatch(rf"{re.escape(local)}\+(\d+)\.([0-9a-f]{{8}})@{re.escape(domain)}", address.strip().lower())
+    return (int(match.group(1)), match.group(2)) if match else None
+
+
+def verp_matches(row: Outbox, token: str) -> bool:
+    return _verp_token(row.message_id) == token
+
+
+def _verp_token(message_id: str) -> str:
+    return message_id.split("@", 1)[0].rsplit(".", 1)[-1][:8].lower()
 
 
 def build_message(row: Outbox, *, sender: str, sender_name: str) -> bytes:

@@ -117,9 +117,7 @@ def _check_one(att: Attachment, policy: AttachmentPolicy, index: int) -> Attachm
     return replace(check, reasons=reasons)
 
 
-def _refusals(
-    att: Attachment, check: AttachmentCheck, ext: str, policy: AttachmentPolicy
-) -> tuple[Reason, ...]:
+def _refusals(att: Attachment, check: AttachmentCheck, ext: str, policy: AttachmentPolicy) -> tuple[Reason, ...]:
     """Reasons that stop the attachment from being inspected any further."""
     found = []
     if att.size > policy.max_attachment_bytes:

@@ -8,13 +8,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from builders import LIAISON, deliver, make_app
+from builders import LIAISON, deliver, make_app, make_settings
 from sqlmodel import select
 
-from mailflow.app import App
+from mailflow.app import App, build_app
 from mailflow.daemon import Daemon
-from mailflow.outbound.outbox import queue
+from mailflow.outbound.outbox import queue, verp_address
 from mailflow.outbound.render import Rendered
+from mailflow.outbound.transports import MemoryTransport
 from mailflow.store import AddressFlag, InboundMessage, Outbox
 
 DOMAIN = "mailflow.chamber.example.org"
@@ -132,3 +133,50 @@ def test_a_bounce_of_mail_that_is_not_ours_changes_nothing(app: App, tmp_path: P
     assert state_of(app, letter.id).state == "sent"
     with app.store.session() as session:
         assert session.exec(select(AddressFlag)).all() == []
+
+
+def bare_bounce(to: str) -> bytes:
+    """A bounce that quotes nothing of the letter: only the address it was sent to names it."""
+    return f"""From: postmaster@mx.hongda-machinery.cn
+To: {to}
+Subject: Delivery failure
+Message-ID: <bare-1@mx.hongda-machinery.cn>
+Return-Path: <>
+
+Your message could not be delivered: mailbox full.
+""".encode()
+
+
+def test_with_verp_a_bounce_is_matched_by_the_address_it_was_sent_to(tmp_path: Path) -> None:
+    app = make_app(tmp_path, outbound={"verp": True, "from_address": "mishuchu@chamber.example.org"})
+    letter = sent_letter(app)
+    envelope = verp_address("mishuchu@chamber.example.org", letter)
+    assert envelope.startswith(f"mishuchu+{letter.id}.") and envelope.endswith("@chamber.example.org")
+    run(app, tmp_path, bare_bounce(envelope))
+    assert state_of(app, letter.id).state == "bounced"
+    app.close()
+
+
+def test_a_verp_address_with_a_wrong_check_matches_nothing(tmp_path: Path) -> None:
+    app = make_app(tmp_path, outbound={"verp": True, "from_address": "mishuchu@chamber.example.org"})
+    letter = sent_letter(app)
+    run(app, tmp_path, bare_bounce(f"mishuchu+{letter.id}.00000000@chamber.example.org"))
+    assert state_of(app, letter.id).state == "sent"
+    app.close()
+
+
+def test_with_verp_each_letter_leaves_with_its_own_envelope_sender(tmp_path: Path) -> None:
+    transport = MemoryTransport()
+    app = build_app(
+        make_settings(tmp_path, outbound={"verp": True, "from_address": "mishuchu@chamber.example.org"}),
+        transport=transport,
+    )
+    letter = sent_letter(app)
+    with app.store.session() as session:
+        row = session.get(Outbox, letter.id)
+        assert row is not None
+        row.state = "queued"
+    app.dispatcher.run()
+    (sent,) = transport.outbox
+    assert sent.sender == verp_address("mishuchu@chamber.example.org", letter)
+    app.close()
