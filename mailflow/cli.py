@@ -20,6 +20,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from mailflow import __version__
+from mailflow import demo as demo_mail
 from mailflow.app import App, build_app, data_paths, make_dispatcher, make_source, pipeline_settings
 from mailflow.classify import Facts, classify, load_rules
 from mailflow.config import Settings, config_path, load_settings
@@ -205,6 +206,46 @@ def check(config: ConfigOpt = None) -> None:
         finally:
             source.close()
     raise typer.Exit(1 if failed else 0)
+
+
+# -- demo ------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(config: ConfigOpt = None) -> None:
+    """Seed the local Maildir with a dozen liaison emails, run one pass, and show what became of each."""
+    if not config_path(config).exists():
+        init(config)
+    settings = _settings(config)
+    maildirs = [s for s in settings.sources if s.kind == "maildir"]
+    if not maildirs:
+        err.print("[red]error:[/] the demo needs a maildir source (the embedded default)", highlight=False)
+        raise typer.Exit(2)
+    outbox_folder = settings.resolve(settings.outbound.folder)
+    with _app(config) as application:
+        daemon = Daemon(application)
+        with application.store.session() as session:
+            demo_mail.seed_roster(session)
+            fresh = not demo_mail.seeded(session)
+        if fresh:
+            daemon.run_once()  # the first start is recorded before the demo mail arrives
+            count = demo_mail.seed_maildir(settings.resolve(maildirs[0].path), application.clock)
+            out.print(f"delivered {count} demo emails to {settings.resolve(maildirs[0].path)}", highlight=False)
+            daemon.run_once()
+        rows = demo_mail.report(application.store, outbox_folder)
+    table = Table(title="mailflow demo", show_lines=False)
+    for heading in ("#", "from", "subject", "understood as", "state", "answer"):
+        table.add_column(heading, overflow="fold")
+    for row in rows:
+        state = row["state"] + (f"\n{'; '.join(row['reasons'])}" if row["reasons"] else "")
+        answer = " ".join(x for x in (row["reply"], row["reference"]) if x) or "-"
+        table.add_row(str(row["id"]), row["sender"], row["subject"], row["intent"] or "-", state, answer)
+    out.print(table)
+    letters = [row["eml"] for row in rows if row["eml"]]
+    out.print(f"{len(letters)} answers written as .eml files to {outbox_folder}/", highlight=False)
+    for path in letters:
+        out.print(f"  {path}", highlight=False)
+    out.print("next: `mailflow inbox list`, `mailflow outbox list`, `mailflow status`")
 
 
 # -- run -------------------------------------------------------------------------------
