@@ -1,5 +1,11 @@
 """A real SMTP server on 127.0.0.1 for the tests and benchmarks: aiosmtpd with a few scripted faults.
 
+`kill_at` makes the server SIGKILL the sending process (`victim`) at one step of a delivery,
+to prove what survives a crash at each: "mail" (at MAIL FROM: nothing sent yet), "data" (at
+DATA: before the message), "dot" (the server has the whole message and has not answered),
+"reply" (the first letter of a batch was answered 250, the second is at its final dot: the
+sender has not recorded the first yet).
+
 Scripted faults are what a real server does on a bad day: a 4xx or 5xx to the final dot, a
 dropped connection at DATA (before the message went) or right after the final dot (the server
 has the message but the client never hears). `Recorder.peak` is the most connections open at
@@ -8,6 +14,8 @@ once, so a test can see the sender's concurrency from the server's side.
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import threading
 from typing import Any
@@ -32,6 +40,21 @@ class Recorder:
         self.open = 0
         self.peak = 0
         self.arrived = threading.Condition()
+        self.kill_at: str | None = None
+        self.victim: int | None = None
+        self._answered = 0
+
+    def kill(self, step: str) -> bool:
+        if self.kill_at != step or self.victim is None:
+            return False
+        os.kill(self.victim, signal.SIGKILL)
+        self.kill_at = None
+        return True
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        self.kill("mail")
+        envelope.mail_from = address
+        return "250 OK"
 
     def connected(self, change: int) -> None:
         self.open += change
@@ -54,6 +77,17 @@ class Recorder:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.kill_at == "dot":
+            self.keep(envelope.content)
+            self.kill("dot")
+            return "250 OK"
+        if self.kill_at == "reply":
+            if self._answered == 0:
+                self._answered += 1
+                self.keep(envelope.content)
+                return "250 OK"
+            self.kill("reply")
+            return "451 4.3.0 the sender is gone"
         if self.drop_after_dot:
             self.drop_after_dot = False
             self.keep(envelope.content)  # the server has it, but the client never hears
@@ -79,6 +113,7 @@ class DropsAtData(SmtpServer):
         self.event_handler.connected(-1)
 
     async def smtp_DATA(self, arg: str) -> None:
+        self.event_handler.kill("data")
         if DropsAtData.drops:
             DropsAtData.drops -= 1
             assert self.transport is not None
