@@ -44,7 +44,7 @@ class App:
     def close(self) -> None:
         for source, _ in self.sources:
             source.close()
-        self.dispatcher.transport.close()
+        self.dispatcher.close()
         self.store.close()
 
 

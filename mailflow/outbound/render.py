@@ -71,6 +71,7 @@ class Renderer:
             "trim_blocks": True,
             "lstrip_blocks": True,
             "keep_trailing_newline": False,
+            "auto_reload": False,  # a changed template is read at the next start, not checked on every letter
         }
         self._text = SandboxedEnvironment(autoescape=False, **options)
         self._html = SandboxedEnvironment(autoescape=True, **options)

@@ -1,7 +1,7 @@
 """SMTP transport: the only module that imports aiosmtplib.
 
-Up to `concurrency` connections are kept open across sends, each carrying one letter at a
-time; a dispatcher hands over a batch of that many letters and hears one result per letter.
+Up to `concurrency` connections (the transport's slots) are kept open across sends, each
+carrying one letter at a time.
 The DATA phase is done by hand so that we know whether the final dot left: a failure before it
 is temporary (nothing was delivered), a failure after it is ambiguous (the server may have
 taken the message), and the reply to the dot is awaited for `data_timeout` (RFC 5321 4.5.3.2.6
@@ -10,10 +10,8 @@ suggests 10 minutes).
 
 from __future__ import annotations
 
-import asyncio
 import re
 import ssl
-from collections.abc import Sequence
 
 import aiosmtplib
 
@@ -44,37 +42,26 @@ class SmtpTransport:
         self.username, self._password = username, password
         self.timeout, self.data_timeout = timeout, data_timeout
         self.ca_file = ca_file
-        self.batch = concurrency
-        self._runner = asyncio.Runner()
+        self.slots = concurrency
         self._pool: list[aiosmtplib.SMTP | None] = [None] * concurrency
 
-    def send_many(self, letters: Sequence[Letter]) -> list[DeliveryError | None]:
-        return self._runner.run(self._send_all(letters))
+    async def send(self, slot: int, letter: Letter) -> None:
+        smtp = await self._connection(slot)
+        try:
+            await self._envelope(smtp, letter.sender, list(letter.recipients))
+            await self._data(smtp, letter.message)
+        except DeliveryError:
+            await self._reset(smtp)
+            raise
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         for smtp in self._pool:
             if smtp is not None and smtp.is_connected:
                 try:
-                    self._runner.run(smtp.quit())
+                    await smtp.quit()
                 except (aiosmtplib.SMTPException, OSError):
                     smtp.close()
-        self._pool = [None] * self.batch
-        self._runner.close()
-
-    async def _send_all(self, letters: Sequence[Letter]) -> list[DeliveryError | None]:
-        """Each connection takes the next letter until none is left."""
-        results: list[DeliveryError | None] = [None] * len(letters)
-        queue = iter(range(len(letters)))
-
-        async def worker(slot: int) -> None:
-            for index in queue:
-                try:
-                    await self._send(slot, letters[index])
-                except DeliveryError as exc:
-                    results[index] = exc
-
-        await asyncio.gather(*(worker(slot) for slot in range(min(self.batch, len(letters)))))
-        return results
+        self._pool = [None] * self.slots
 
     async def _connection(self, slot: int) -> aiosmtplib.SMTP:
         current = self._pool[slot]
@@ -99,15 +86,6 @@ class SmtpTransport:
             raise TransientDelivery(f"cannot connect to {self.host}:{self.port}: {exc}") from exc
         self._pool[slot] = smtp
         return smtp
-
-    async def _send(self, slot: int, letter: Letter) -> None:
-        smtp = await self._connection(slot)
-        try:
-            await self._envelope(smtp, letter.sender, list(letter.recipients))
-            await self._data(smtp, letter.message)
-        except DeliveryError:
-            await self._reset(smtp)
-            raise
 
     async def _envelope(self, smtp: aiosmtplib.SMTP, sender: str, recipients: list[str]) -> None:
         try:

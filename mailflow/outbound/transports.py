@@ -1,22 +1,21 @@
-"""Transports: one verb, `send_many(letters)` -> one result per letter. File and memory here; SMTP beside them.
+"""Transports: `await send(slot, letter)` delivers one letter on one of `slots` parallel lanes.
 
-A letter that was not delivered gets a TransientDelivery, PermanentDelivery or
-AmbiguousDelivery in its place in the results; the dispatcher decides what that means for
-the outbox row. `batch` is how many letters the dispatcher hands over at once: the letters a
-transport has in flight together. `idempotent` says whether handing a letter over twice
-does no harm (a file written again under the same name): then a letter a killed process
-was handing over is simply sent again, instead of being held as ambiguous.
+A letter that was not delivered raises TransientDelivery, PermanentDelivery or
+AmbiguousDelivery; the dispatcher decides what that means for the outbox row. `slots` is how
+many letters a transport carries at once (SMTP: its connections). `idempotent` says whether
+handing a letter over twice does no harm (a file written again under the same name): then a
+letter a killed process was handing over is simply sent again, instead of being held as
+ambiguous. Transports run on the dispatcher's event loop; `aclose` ends their connections.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from mailflow.errors import DeliveryError, TransientDelivery
+from mailflow.errors import TransientDelivery
 
 
 @dataclass(frozen=True)
@@ -29,28 +28,25 @@ class Letter:
 
 class Transport(Protocol):
     name: str
-    batch: int
+    slots: int
     idempotent: bool
 
-    def send_many(self, letters: Sequence[Letter]) -> list[DeliveryError | None]: ...
+    async def send(self, slot: int, letter: Letter) -> None: ...
 
-    def close(self) -> None: ...
+    async def aclose(self) -> None: ...
 
 
 class FileTransport:
     """Writes each message as `<message-id>.eml` into a folder: the embedded default and dry runs."""
 
     name = "file"
-    batch = 100
+    slots = 1
     idempotent = True
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def send_many(self, letters: Sequence[Letter]) -> list[DeliveryError | None]:
-        return [self._write(letter) for letter in letters]
-
-    def _write(self, letter: Letter) -> DeliveryError | None:
+    async def send(self, slot: int, letter: Letter) -> None:
         target = self.folder / f"{letter.message_id.replace('/', '_')}.eml"
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -58,10 +54,9 @@ class FileTransport:
             tmp.write_bytes(letter.message)
             os.replace(tmp, target)  # a reader never sees half a file
         except OSError as exc:
-            return TransientDelivery(f"cannot write {target}: {exc}")
-        return None
+            raise TransientDelivery(f"cannot write {target}: {exc}") from exc
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         pass
 
 
@@ -70,13 +65,12 @@ class MemoryTransport:
     """Keeps what it was given, for tests."""
 
     name: str = "memory"
-    batch: int = 1
+    slots: int = 1
     idempotent: bool = False
     outbox: list[Letter] = field(default_factory=list)
 
-    def send_many(self, letters: Sequence[Letter]) -> list[DeliveryError | None]:
-        self.outbox.extend(letters)
-        return [None] * len(letters)
+    async def send(self, slot: int, letter: Letter) -> None:
+        self.outbox.append(letter)
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         pass

@@ -241,8 +241,9 @@ def test_a_sender_killed_at_any_step_never_sends_twice_and_loses_nothing(
         if row["state"] == "sent":
             assert copies.count(message_id) == 1
     ambiguous = [r for r in rows if r["state"] == "ambiguous"]
-    expected = {"mail": 1, "data": 1, "dot": 1, "reply": 2, "after": 0}[step]
-    assert len(ambiguous) == expected
+    # The dispatcher takes twice as many letters as it has connections: both were taken when
+    # the sender died, so both are ambiguous (one of them may have arrived), except after the commit.
+    assert len(ambiguous) == (0 if step == "after" else 2)
     if step in ("dot", "reply"):  # the server had the first letter when the sender died
         assert copies.count(f"<{rows[0]['message_id']}>") == 1 and rows[0]["state"] == "ambiguous"
     listed = json.loads(setup.cli("outbox", "list", "--json", "--state", "ambiguous"))

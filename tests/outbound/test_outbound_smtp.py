@@ -52,7 +52,7 @@ def dispatch(store: Store, clock: FixedClock, port: int) -> Dispatcher:
     transport = SmtpTransport("127.0.0.1", port, security="none", timeout=5, data_timeout=5)
     dispatcher = Dispatcher(store, transport, clock, sender="mishuchu@chamber.example.org", sender_name="商会秘书处")
     dispatcher.run()
-    transport.close()
+    dispatcher.close()
     return dispatcher
 
 
@@ -138,6 +138,6 @@ def test_letters_go_out_over_as_many_connections_as_configured(
     transport = SmtpTransport("127.0.0.1", port, security="none", timeout=5, data_timeout=5, concurrency=3)
     dispatcher = Dispatcher(store, transport, clock, sender="mishuchu@chamber.example.org", sender_name="商会秘书处")
     assert dispatcher.run() == 12
-    transport.close()
+    dispatcher.close()
     assert len(recorder.received) == 12 and recorder.peak == 3
     assert {row(store, i).state for i in ids} == {OutboxState.SENT}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import email
-from collections.abc import Sequence
 from email.policy import default
 from pathlib import Path
 
@@ -103,19 +102,22 @@ class Failing:
     """A transport that fails as told, to inject what a real server does on a bad day."""
 
     name = "failing"
-    batch = 1
+    slots = 1
     idempotent = False
 
     def __init__(self, *failures: DeliveryError | None) -> None:
         self.failures = list(failures)
         self.calls = 0
 
-    def send_many(self, letters: Sequence[Letter]) -> list[DeliveryError | None]:
-        self.calls += len(letters)
-        return [self.failures.pop(0) if self.failures else None for _ in letters]
+    async def send(self, slot: int, letter: Letter) -> None:
+        self.calls += 1
+        failure = self.failures.pop(0) if self.failures else None
+        if failure is not None:
+            raise failure
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         pass
+
 
 
 def test_a_temporary_failure_is_retried_with_backoff_then_sent_once(store: Store, clock: FixedClock) -> None:
@@ -168,7 +170,7 @@ def test_a_crash_while_sending_leaves_the_message_ambiguous(store: Store, clock:
     the server had it, so it is not sent again on its own."""
     row_id = ack(store, clock)
     dispatcher = Dispatcher(store, MemoryTransport(), clock, sender="s@x.org", sender_name="S")
-    assert list(dispatcher._take(1)) == [row_id]  # committed; then the process is killed
+    assert [i for i, _ in dispatcher._take(1, [])[1]] == [row_id]  # committed; then the process is killed
     restarted = Dispatcher(store, MemoryTransport(), clock, sender="s@x.org", sender_name="S")
     assert restarted.recover() == 1
     assert restarted.run() == 0 and state(store, row_id).state == OutboxState.AMBIGUOUS
@@ -187,7 +189,7 @@ def test_a_crash_while_writing_files_writes_them_again(store: Store, clock: Fixe
     interrupted letters back instead of holding them as ambiguous."""
     row_id = ack(store, clock)
     dispatcher = Dispatcher(store, FileTransport(tmp_path / "outbox"), clock, sender="s@x.org", sender_name="S")
-    assert list(dispatcher._take(100)) == [row_id]  # committed; then the process is killed
+    assert [i for i, _ in dispatcher._take(100, [])[1]] == [row_id]  # committed; then the process is killed
     restarted = Dispatcher(store, FileTransport(tmp_path / "outbox"), clock, sender="s@x.org", sender_name="S")
     assert restarted.recover() == 1
     assert restarted.run() == 1 and state(store, row_id).state == OutboxState.SENT

@@ -1,0 +1,282 @@
+"""Outbound benchmark: mailflow's render -> outbox -> dispatch over SMTP, beside bare aiosmtplib.
+
+    python bench/outbound.py [-n 5000] [--connections 4] [--latency 200]
+
+Part 1, throughput. A private aiosmtpd sink on 127.0.0.1, in a process of its own, takes every
+message. Measured in the same run, over the same server, with the same number of connections:
+  baseline  bare aiosmtplib: N connections, each sending its share of ready-made messages;
+  mailflow  5,000 notices rendered from the zh-CN templates and queued in the outbox (SQLite, the
+            shipped durability), then delivered by the dispatcher with the SMTP transport.
+Prints messages/s for both and the ratio (target >= 0.7).
+
+Part 2, latency with IDLE on. A private Dovecot and a real `mailflow run` daemon: a liaison's
+mail is APPENDed, and the time until its acknowledgement arrives at the SMTP server is taken,
+one message after another, over --latency messages. Prints the median and the 95th percentile
+(target: median under 1 s). Needs Dovecot (apt-get install dovecot-imapd).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+import aiosmtplib  # noqa: E402
+from builders import add_liaison, make_app, make_mail, write_config  # noqa: E402
+from servers.imap import ImapTestServer, dovecot_binary  # noqa: E402
+from servers.smtp import Recorder, start_smtp_server  # noqa: E402
+
+from mailflow.clock import SystemClock  # noqa: E402
+from mailflow.outbound.dispatch import Dispatcher  # noqa: E402
+from mailflow.outbound.outbox import build_message, queue  # noqa: E402
+from mailflow.outbound.render import Renderer  # noqa: E402
+from mailflow.outbound.samples import SAMPLES  # noqa: E402
+from mailflow.outbound.smtp import SmtpTransport  # noqa: E402
+from mailflow.store import Outbox, Store  # noqa: E402
+
+SENDER = "mishuchu@chamber.example.org"
+CHAMBER = {
+    "name": "成都市机械制造业商会",
+    "signature": "成都市机械制造业商会秘书处",
+    "address": "",
+    "phone": "",
+    "footer": "",
+}
+
+SINK = """
+import sys, time
+from aiosmtpd.controller import Controller
+
+class Sink:
+    count = 0
+    async def handle_DATA(self, server, session, envelope):
+        Sink.count += 1
+        return "250 OK"
+
+port = int(sys.argv[1])
+controller = Controller(Sink(), hostname="127.0.0.1", port=port)
+controller.start()
+print("ready", flush=True)
+for line in sys.stdin:
+    print(Sink.count, flush=True)
+controller.stop()
+"""
+
+
+class SinkProcess:
+    """aiosmtpd in its own process, so that the server does not share an interpreter lock with the senders."""
+
+    def __init__(self) -> None:
+        from servers.smtp import free_port
+
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", SINK, str(self.port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "ready"
+
+    def count(self) -> int:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("count\n")
+        self.proc.stdin.flush()
+        return int(self.proc.stdout.readline())
+
+    def stop(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+
+
+def notices(n: int) -> list[dict[str, object]]:
+    values = []
+    for i in range(n):
+        sample = dict(SAMPLES["ack_submission"])
+        sample |= {"reference": f"BS-2026-{i + 1:04d}", "liaison_name": f"张{i % 300:03d}"}
+        values.append(sample)
+    return values
+
+
+def run_bare(port: int, messages: list[bytes], connections: int) -> float:
+    async def worker(share: list[bytes]) -> None:
+        smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False)
+        await smtp.connect()
+        for message in share:
+            await smtp.sendmail(SENDER, ["liaison@unit.example.cn"], message)
+        await smtp.quit()
+
+    async def main() -> None:
+        await asyncio.gather(*(worker(messages[i::connections]) for i in range(connections)))
+
+    started = time.perf_counter()
+    asyncio.run(main())
+    return time.perf_counter() - started
+
+
+def run_mailflow(port: int, n: int, connections: int, work: Path) -> float:
+    store = Store.open(f"sqlite:///{work / 'outbound.db'}")
+    renderer = Renderer(REPO / "templates", "zh-CN", CHAMBER)
+    clock = SystemClock()
+    transport = SmtpTransport("127.0.0.1", port, security="none", concurrency=connections)
+    dispatcher = Dispatcher(store, transport, clock, sender=SENDER, sender_name=CHAMBER["name"])
+    values = notices(n)
+    started = time.perf_counter()
+    for start in range(0, n, 100):  # as the pipeline queues them: a batch per transaction
+        with store.session() as session:
+            for i, value in enumerate(values[start : start + 100], start):
+                queue(
+                    session,
+                    key=f"notice:{i}",
+                    kind="ack_submission",
+                    recipients=[f"liaison{i % 300:03d}@unit{i % 300:03d}.example.cn"],
+                    rendered=renderer.render("ack_submission", value, sent_on="2026年11月24日"),
+                    now=clock.now(),
+                    message_id_domain="mailflow.chamber.example.org",
+                    new_key=True,
+                )
+    sent = dispatcher.run()
+    elapsed = time.perf_counter() - started
+    dispatcher.close()
+    store.close()
+    if sent != n:
+        raise RuntimeError(f"mailflow sent {sent} of {n}")
+    return elapsed
+
+
+def ready_messages(n: int) -> list[bytes]:
+    """What the baseline sends: the same notices, already rendered and built (its work is only SMTP)."""
+    renderer = Renderer(REPO / "templates", "zh-CN", CHAMBER)
+    rendered = renderer.render("ack_submission", SAMPLES["ack_submission"], sent_on="2026年11月24日")
+    now = datetime.now(UTC)
+    row = Outbox(
+        dedupe_key="k",
+        kind="ack_submission",
+        recipients=["liaison@unit.example.cn"],
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        message_id="x@mailflow.chamber.example.org",
+        created_at=now,
+    )
+    message = build_message(row, sender=SENDER, sender_name=CHAMBER["name"])
+    return [message] * n
+
+
+def throughput(n: int, connections: int) -> float:
+    sink = SinkProcess()
+    try:
+        with tempfile.TemporaryDirectory(prefix="mailflow-bench-") as tmp:
+            messages = ready_messages(n)
+            before = sink.count()
+            bare = run_bare(sink.port, messages, connections)
+            mid = sink.count()
+            ours = run_mailflow(sink.port, n, connections, Path(tmp))
+            after = sink.count()
+        assert mid - before == n and after - mid == n, "every message reached the server"
+    finally:
+        sink.stop()
+    ratio = bare / ours
+    print(f"throughput, {n} notices over {connections} connections to aiosmtpd on 127.0.0.1")
+    print(f"{'':12}{'messages/s':>12}")
+    print(f"{'bare':12}{n / bare:>12.0f}   (aiosmtplib, messages already built)")
+    print(f"{'mailflow':12}{n / ours:>12.0f}   (render, queue in the outbox, dispatch)")
+    print(f"ratio {ratio:.2f} (target >= 0.70)")
+    return ratio
+
+
+def latency(count: int) -> float:
+    """Median seconds from APPEND to the acknowledgement at the SMTP server, with IDLE on."""
+    recorder = Recorder()
+    controller = start_smtp_server(recorder)
+    with tempfile.TemporaryDirectory(prefix="mailflow-bench-") as tmp:
+        work = Path(tmp)
+        (work / "imap").mkdir()
+        server = ImapTestServer(work / "imap", kind="dovecot")
+        server.start()
+        try:
+            server.new_user()
+            source = {
+                "name": "box",
+                "kind": "imap",
+                "host": server.host,
+                "port": server.port,
+                "security": "none",
+                "user": server.user,
+                "password_env": "MAILFLOW_BENCH_PASSWORD",
+                "start_from": "all",
+                "idle": True,
+                "poll_interval": 60,
+            }
+            outbound = {
+                "transport": "smtp",
+                "from_address": SENDER,
+                "max_replies_per_hour": count + 1,
+                "smtp": {"host": "127.0.0.1", "port": controller.port, "security": "none"},
+            }
+            sections = {"sources": [source], "outbound": outbound, "daemon": {"fsync": True}}
+            config = write_config(work, **sections)
+            app = make_app(work, **sections)
+            add_liaison(app)
+            app.close()
+            env = {**os.environ, "MAILFLOW_BENCH_PASSWORD": server.password}
+            with tempfile.TemporaryFile("w+") as err:
+                daemon = subprocess.Popen(
+                    [sys.executable, "-m", "mailflow", "run", "--config", str(config)],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=err,
+                )
+                try:
+                    # The first message also waits for the daemon's start; it is not counted.
+                    server.append(make_mail(subject="【报送】预热", message_id="<warm@hongda.cn>"))
+                    if not recorder.wait_for(1, 60):
+                        raise RuntimeError("the daemon never answered")
+                    times = []
+                    for i in range(count):
+                        raw = make_mail(subject=f"【报送】第{i}期工作动态", message_id=f"<lat-{i}@hongda.cn>")
+                        started = time.perf_counter()
+                        server.append(raw)
+                        if not recorder.wait_for(i + 2, 30):
+                            raise RuntimeError(f"no acknowledgement for message {i}")
+                        times.append(time.perf_counter() - started)
+                finally:
+                    daemon.terminate()
+                    daemon.wait(timeout=30)
+        finally:
+            server.stop()
+            controller.stop()
+    times.sort()
+    median = statistics.median(times)
+    p95 = times[int(len(times) * 0.95) - 1]
+    print(f"latency, APPEND -> acknowledgement at the SMTP server, IDLE on, {count} messages one after another")
+    print(f"median {median * 1000:.0f} ms   95th percentile {p95 * 1000:.0f} ms   (target: median < 1000 ms)")
+    return median
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-n", type=int, default=5000, help="notices to deliver (default 5000)")
+    parser.add_argument("--connections", type=int, default=4, help="SMTP connections for both senders (default 4)")
+    parser.add_argument("--latency", type=int, default=200, help="messages for the latency part (0: skip it)")
+    args = parser.parse_args()
+    ok = throughput(args.n, args.connections) >= 0.7
+    if args.latency:
+        if dovecot_binary() is None:
+            print("the latency part needs Dovecot: apt-get install dovecot-imapd", file=sys.stderr)
+            return 2
+        ok = latency(args.latency) < 1.0 and ok
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
