@@ -26,6 +26,14 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def email_addresses(value: tuple[str, ...]) -> tuple[str, ...]:
+    """A list of addresses from the config, lower-cased; anything without an @ is refused."""
+    for address in value:
+        if "@" not in address:
+            raise ValueError(f"{address!r} is not an email address")
+    return tuple(a.strip().lower() for a in value)
+
+
 class ChamberSettings(_Frozen):
     name: str = "商会秘书处"
     # What the shared layout of every letter prints: signature, address, phone, a footer line.
@@ -52,10 +60,7 @@ class ChamberSettings(_Frozen):
     @field_validator("secretariat")
     @classmethod
     def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for address in value:
-            if "@" not in address:
-                raise ValueError(f"{address!r} is not an email address")
-        return tuple(a.strip().lower() for a in value)
+        return email_addresses(value)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -206,10 +211,7 @@ class DigestSettings(_Frozen):
     @field_validator("recipients")
     @classmethod
     def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for address in value:
-            if "@" not in address:
-                raise ValueError(f"{address!r} is not an email address")
-        return value
+        return email_addresses(value)
 
 
 class Settings(_Frozen):

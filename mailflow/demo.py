@@ -206,7 +206,9 @@ def report(store: Store, outbox_folder: Path) -> list[dict[str, Any]]:
     rows = []
     with store.session() as session:
         messages = session.exec(
-            select(InboundMessage).where(col(InboundMessage.message_id).like(f"%@{DOMAIN}")).order_by(col(InboundMessage.id))
+            select(InboundMessage)
+            .where(col(InboundMessage.message_id).like(f"%@{DOMAIN}"))
+            .order_by(col(InboundMessage.id))
         ).all()
         for message in messages:
             reply = session.exec(select(Outbox).where(Outbox.inbound_id == message.id)).first()

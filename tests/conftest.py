@@ -5,6 +5,7 @@
 - `pg_url`: a SQLAlchemy URL from `MAILFLOW_TEST_PG_URL` whose connections use a new schema of
   their own (`options=-csearch_path=...`), dropped after the test; skipped when unset.
 - `corpus_dir`: shared/corpus beside the checkout, or `MAILFLOW_CORPUS`.
+- `smtp_server`: (recorder, port) of a real aiosmtpd on 127.0.0.1 with scripted faults (servers/smtp.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from servers.imap import ImapTestServer, default_kind
+from servers.smtp import DropsAtData, Recorder, start_smtp_server
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -81,3 +83,14 @@ def corpus_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"mail corpus not found at {path} (set MAILFLOW_CORPUS to its directory)")
     return path
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[Recorder, int]]:
+    recorder = Recorder()
+    controller = start_smtp_server(recorder)
+    try:
+        yield recorder, controller.port
+    finally:
+        DropsAtData.drops = 0
+        controller.stop()

@@ -17,7 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import time as clock
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 from email.header import decode_header, make_header
@@ -27,24 +27,13 @@ from typing import Any
 
 import pytest
 from builders import LIAISON, add_liaison, make_app, make_mail, write_config
-from servers.smtp import DropsAtData, Recorder, start_smtp_server
+from servers.smtp import DropsAtData, Recorder
 
 from mailflow.clock import FixedClock
 
 PASSWORD_ENV = "MAILFLOW_TEST_IMAP_PASSWORD"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SUBJECT = "【报送】我公司参加2026中国机械工业博览会"
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Recorder, int]]:
-    recorder = Recorder()
-    controller = start_smtp_server(recorder)
-    try:
-        yield recorder, controller.port
-    finally:
-        DropsAtData.drops = 0
-        controller.stop()
 
 
 class Setup:
@@ -145,8 +134,10 @@ def subject(msg: Message) -> str:
 
 
 @pytest.mark.slow
-def test_a_liaison_mail_is_acknowledged_through_real_servers(tmp_path: Path, imap_server: Any, smtp: Any) -> None:
-    recorder, port = smtp
+def test_a_liaison_mail_is_acknowledged_through_real_servers(
+    tmp_path: Path, imap_server: Any, smtp_server: Any
+) -> None:
+    recorder, port = smtp_server
     setup = Setup(tmp_path, imap_server, port)
     daemon = setup.daemon()
     try:
@@ -207,9 +198,9 @@ def test_a_liaison_mail_is_acknowledged_through_real_servers(tmp_path: Path, ima
 @pytest.mark.slow
 @pytest.mark.parametrize("step", ["mail", "data", "dot", "reply", "after"])
 def test_a_sender_killed_at_any_step_never_sends_twice_and_loses_nothing(
-    tmp_path: Path, imap_server: Any, smtp: Any, step: str
+    tmp_path: Path, imap_server: Any, smtp_server: Any, step: str
 ) -> None:
-    recorder, port = smtp
+    recorder, port = smtp_server
     setup = Setup(tmp_path, imap_server, port, concurrency=2 if step == "reply" else 1)
     setup.append(1)
     setup.append(2)

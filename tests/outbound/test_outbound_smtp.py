@@ -4,11 +4,9 @@ the server says 451, 550, or drops the connection before or after the final dot.
 from __future__ import annotations
 
 import email
-from collections.abc import Iterator
 from email.policy import default
 
-import pytest
-from servers.smtp import DropsAtData, Recorder, free_port, start_smtp_server
+from servers.smtp import DropsAtData, Recorder, free_port
 
 from mailflow.clock import FixedClock
 from mailflow.outbound.dispatch import Dispatcher
@@ -16,17 +14,6 @@ from mailflow.outbound.outbox import queue
 from mailflow.outbound.render import Rendered
 from mailflow.outbound.smtp import SmtpTransport
 from mailflow.store import Outbox, OutboxState, Store
-
-
-@pytest.fixture
-def server() -> Iterator[tuple[Recorder, int]]:
-    recorder = Recorder()
-    controller = start_smtp_server(recorder)
-    try:
-        yield recorder, controller.port
-    finally:
-        DropsAtData.drops = 0
-        controller.stop()
 
 
 def queued(store: Store, clock: FixedClock, to: str = "wangfang@hongda-machinery.cn") -> int:
@@ -64,9 +51,9 @@ def row(store: Store, row_id: int) -> Outbox:
 
 
 def test_delivered_with_a_readable_chinese_subject_and_threading(
-    server: tuple[Recorder, int], store: Store, clock: FixedClock
+    smtp_server: tuple[Recorder, int], store: Store, clock: FixedClock
 ) -> None:
-    recorder, port = server
+    recorder, port = smtp_server
     row_id = queued(store, clock)
     dispatch(store, clock, port)
     (raw,) = recorder.received
@@ -76,8 +63,8 @@ def test_delivered_with_a_readable_chinese_subject_and_threading(
     assert row(store, row_id).state == OutboxState.SENT
 
 
-def test_451_then_250_is_delivered_once(server: tuple[Recorder, int], store: Store, clock: FixedClock) -> None:
-    recorder, port = server
+def test_451_then_250_is_delivered_once(smtp_server: tuple[Recorder, int], store: Store, clock: FixedClock) -> None:
+    recorder, port = smtp_server
     recorder.replies = ["451 4.3.0 try again later"]
     row_id = queued(store, clock)
     dispatch(store, clock, port)
@@ -87,8 +74,10 @@ def test_451_then_250_is_delivered_once(server: tuple[Recorder, int], store: Sto
     assert row(store, row_id).state == OutboxState.SENT and len(recorder.received) == 1
 
 
-def test_550_is_dead_with_the_servers_reason(server: tuple[Recorder, int], store: Store, clock: FixedClock) -> None:
-    _, port = server
+def test_550_is_dead_with_the_servers_reason(
+    smtp_server: tuple[Recorder, int], store: Store, clock: FixedClock
+) -> None:
+    _, port = smtp_server
     row_id = queued(store, clock, to="nobody@hongda-machinery.cn")
     dispatch(store, clock, port)
     dead = row(store, row_id)
@@ -96,9 +85,9 @@ def test_550_is_dead_with_the_servers_reason(server: tuple[Recorder, int], store
 
 
 def test_a_drop_before_the_final_dot_is_retried_and_delivered_once(
-    server: tuple[Recorder, int], store: Store, clock: FixedClock
+    smtp_server: tuple[Recorder, int], store: Store, clock: FixedClock
 ) -> None:
-    recorder, port = server
+    recorder, port = smtp_server
     DropsAtData.drops = 1
     row_id = queued(store, clock)
     dispatch(store, clock, port)
@@ -109,9 +98,9 @@ def test_a_drop_before_the_final_dot_is_retried_and_delivered_once(
 
 
 def test_a_drop_after_the_final_dot_is_ambiguous_and_not_resent(
-    server: tuple[Recorder, int], store: Store, clock: FixedClock
+    smtp_server: tuple[Recorder, int], store: Store, clock: FixedClock
 ) -> None:
-    recorder, port = server
+    recorder, port = smtp_server
     recorder.drop_after_dot = True
     row_id = queued(store, clock)
     dispatcher = dispatch(store, clock, port)
@@ -131,9 +120,9 @@ def test_a_server_that_is_down_is_a_temporary_failure(store: Store, clock: Fixed
 
 
 def test_letters_go_out_over_as_many_connections_as_configured(
-    server: tuple[Recorder, int], store: Store, clock: FixedClock
+    smtp_server: tuple[Recorder, int], store: Store, clock: FixedClock
 ) -> None:
-    recorder, port = server
+    recorder, port = smtp_server
     ids = [queued(store, clock, to=f"liaison{n}@unit.example.cn") for n in range(12)]
     transport = SmtpTransport("127.0.0.1", port, security="none", timeout=5, data_timeout=5, concurrency=3)
     dispatcher = Dispatcher(store, transport, clock, sender="mishuchu@chamber.example.org", sender_name="商会秘书处")

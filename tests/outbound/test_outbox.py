@@ -119,7 +119,6 @@ class Failing:
         pass
 
 
-
 def test_a_temporary_failure_is_retried_with_backoff_then_sent_once(store: Store, clock: FixedClock) -> None:
     row_id = ack(store, clock)
     transport = Failing(TransientDelivery("451 try later"), TransientDelivery("451 try later"))
