@@ -19,6 +19,7 @@ from mailflow.errors import AmbiguousDelivery, DeliveryError, PermanentDelivery,
 from mailflow.outbound.transports import Letter
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")
+_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")  # no space, no CR/LF, no <>
 
 
 class SmtpTransport:
@@ -80,6 +81,8 @@ class SmtpTransport:
             await smtp.connect()
             if self.username:
                 await smtp.login(self.username, self._password)
+            if smtp.is_ehlo_or_helo_needed:
+                await smtp.ehlo()
         except aiosmtplib.SMTPAuthenticationError as exc:
             raise PermanentDelivery(f"SMTP login refused: {exc}") from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
@@ -88,10 +91,23 @@ class SmtpTransport:
         return smtp
 
     async def _envelope(self, smtp: aiosmtplib.SMTP, sender: str, recipients: list[str]) -> None:
+        """MAIL FROM and RCPT TO. Plain ASCII addresses (ours are) are written as they are, which
+        spares aiosmtplib's address parsing on every letter; others go through it (SMTPUTF8)."""
         try:
-            await smtp.mail(sender)
+            if not all(_PLAIN_ADDRESS.fullmatch(a) for a in (sender, *recipients)):
+                await smtp.mail(sender)
+                for recipient in recipients:
+                    await smtp.rcpt(recipient)
+                return
+            reply = await smtp.execute_command(b"MAIL FROM:<" + sender.encode("ascii") + b">")
+            if reply.code != 250:
+                raise _by_code(reply.code, reply.message)
             for recipient in recipients:
-                await smtp.rcpt(recipient)
+                reply = await smtp.execute_command(b"RCPT TO:<" + recipient.encode("ascii") + b">")
+                if reply.code not in (250, 251):
+                    raise _by_code(reply.code, reply.message)
+        except DeliveryError:
+            raise
         except aiosmtplib.SMTPResponseException as exc:
             raise _by_code(exc.code, exc.message) from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
