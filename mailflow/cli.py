@@ -34,7 +34,7 @@ from mailflow.screen import auto_reply_reason, bounce_reason
 from mailflow.steps import Roster
 from mailflow.clock import SystemClock
 from mailflow.outbound.transports import MemoryTransport
-from mailflow.store import FolderState, InboundMessage, InboundState, Outbox, OutboxState, Store
+from mailflow.store import FolderState, InboundMessage, InboundState, JobRun, Outbox, OutboxState, Store
 from mailflow.store.db import make_engine, migrate, schema_status
 from mailflow.validate import validate_attachments
 
@@ -314,8 +314,10 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
             counts = dict(session.exec(select(InboundMessage.state, func.count()).group_by(InboundMessage.state)).all())
             sending = dict(session.exec(select(Outbox.state, func.count()).group_by(Outbox.state)).all())
             folders = session.exec(select(FolderState).order_by(FolderState.source, FolderState.folder)).all()
+            runs = session.exec(select(JobRun).order_by(col(JobRun.id))).all()
     finally:
         store.close()
+    last_runs = {run.job: run for run in runs}  # the newest run of each job
     data: dict[str, Any] = {
         "counts": {state: counts.get(state, 0) for state in InboundState.ALL},
         "total": sum(counts.values()),
@@ -331,6 +333,15 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
                 "last_error_at": f.last_error_at.isoformat() if f.last_error_at else None,
             }
             for f in folders
+        ],
+        "jobs": [
+            {
+                "job": r.job,
+                "slot": r.slot,
+                "outcome": r.outcome,
+                "done_at": r.done_at.isoformat() if r.done_at else None,
+            }
+            for r in last_runs.values()
         ],
     }
     if as_json:
@@ -351,6 +362,13 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
         poll = f.last_poll_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if f.last_poll_at else "never"
         ftable.add_row(f.source, f.folder, poll, f.last_error or "")
     out.print(ftable)
+    jtable = Table(title="scheduled jobs, last run")
+    for column in ("job", "slot", "outcome", "done at"):
+        jtable.add_column(column)
+    for r in last_runs.values():
+        done = r.done_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if r.done_at else ""
+        jtable.add_row(r.job, r.slot, r.outcome, done)
+    out.print(jtable)
 
 
 @inbox_app.command("list")
