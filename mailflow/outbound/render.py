@@ -26,6 +26,7 @@ from jinja2.sandbox import SandboxedEnvironment
 LAYOUT_TEXT = "_layout.txt.j2"
 LAYOUT_HTML = "_layout.html.j2"
 SAMPLE_DATE = "2026-11-24"
+_BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*){2,}")
 _PAIR = re.compile(r"^\s*([^：:]{1,30}?)\s*[：:]\s*(.+)$")
 
 
@@ -86,7 +87,8 @@ class Renderer:
         ctx = template.new_context(values)
         try:
             subject = one_line("".join(template.blocks["subject"](ctx)))
-            body = "".join(template.blocks["body"](ctx)).strip("\n")
+            # Loops in a template leave runs of blank lines; one blank line separates blocks.
+            body = _BLANK_LINES.sub("\n\n", "".join(template.blocks["body"](ctx))).strip("\n")
         except TemplateError:
             # Blocks called one by one skip Jinja's own error handling, which puts the
             # template's file and line (not the compiled code's) into the traceback.

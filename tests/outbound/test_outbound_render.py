@@ -30,6 +30,14 @@ def test_every_shipped_kind_renders_in_both_locales(locale: str) -> None:
     assert Renderer(TEMPLATES, locale, CHAMBER).kinds() == sorted(SAMPLES)
 
 
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
+def test_blocks_are_separated_by_one_blank_line_whatever_the_loops_leave(locale: str) -> None:
+    renderer = Renderer(TEMPLATES, locale, CHAMBER)
+    for kind in renderer.kinds():
+        text = renderer.render(kind, SAMPLES[kind], sent_on="2026-11-24").text
+        assert "\n\n\n" not in text, kind
+
+
 def test_a_submission_acknowledgement_reads_as_a_chinese_office_writes() -> None:
     out = Renderer(TEMPLATES, "zh-CN", CHAMBER).render(
         "ack_submission", SAMPLES["ack_submission"], sent_on="2026年11月24日"
@@ -59,6 +67,8 @@ def test_body_markup_becomes_paragraphs_lists_and_tables() -> None:
         ("ul", ("一", "二")),
     ]
     assert parsed[3].kind == "table" and parsed[3].pairs == (("单位", "宏达"), ("编号", "BS-1"))
+    (grid,) = blocks("| 编号 | 事项 |\n| DJ-2026-0007 | 李明 |")
+    assert grid.kind == "grid" and grid.rows == (("编号", "事项"), ("DJ-2026-0007", "李明"))
 
 
 @pytest.fixture
