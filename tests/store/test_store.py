@@ -9,10 +9,15 @@ import pytest
 from builders import add_liaison, deliver, make_app, make_mail
 from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 
+from mailflow.clock import FixedClock
 from mailflow.daemon import Daemon
-from mailflow.store import InboundMessage, Store, Submission
+from mailflow.outbound.dispatch import Dispatcher
+from mailflow.outbound.outbox import queue
+from mailflow.outbound.render import Rendered
+from mailflow.outbound.transports import MemoryTransport
+from mailflow.store import InboundMessage, Outbox, Store, Submission
 from mailflow.store.db import schema_status
 from mailflow.workflows.references import next_reference
 
@@ -117,3 +122,31 @@ def test_the_migrations_build_exactly_the_tables_the_models_declare(db_url: str)
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     store.close()
     assert diff == []
+
+
+def test_the_outbox_is_taken_and_recorded_on_either_database(db_url: str) -> None:
+    """The dispatcher's claim (UPDATE … RETURNING over a locked subquery) and its bulk record."""
+    store = Store.open(db_url)
+    clock = FixedClock(datetime(2026, 11, 24, 1, 0, tzinfo=UTC))
+    with store.session() as session:
+        for n in range(5):
+            queue(
+                session,
+                key=f"reply:{n}",
+                kind="ack_submission",
+                recipients=[f"liaison{n}@unit.example.cn"],
+                rendered=Rendered(f"【已收到】BS-2026-000{n + 1}", "正文\n", "<p>正文</p>"),
+                now=clock.now(),
+                message_id_domain="mailflow.test",
+            )
+    transport = MemoryTransport(slots=2)
+    dispatcher = Dispatcher(store, transport, clock, sender="mishuchu@chamber.example.org", sender_name="商会秘书处")
+    assert dispatcher.run() == 5
+    dispatcher.close()
+    with store.session() as session:
+        rows = session.exec(select(Outbox).order_by(col(Outbox.id))).all()
+    assert [(r.state, r.attempts, r.sent_at) for r in rows] == [("sent", 1, clock.now())] * 5
+    assert sorted(letter.recipients[0] for letter in transport.outbox) == [
+        f"liaison{n}@unit.example.cn" for n in range(5)
+    ]
+    store.close()
