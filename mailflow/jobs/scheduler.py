@@ -60,6 +60,12 @@ class Scheduler:
         self.schedule = schedule.Scheduler()
         self.jobs = {job.name: job for job in jobs}
         self._caught_up = False
+        # This scheduler's own `datetime` for the schedule module: now() is our clock, in our zone.
+        local: type[_LocalDatetime] = type("LocalDatetime", (_LocalDatetime,), {"clock": clock, "zone": zone})
+        self._module = types.SimpleNamespace(
+            datetime=local, date=dt.date, time=dt.time, timedelta=dt.timedelta, tzinfo=dt.tzinfo
+        )
+        self._now = local.now
         with self._time():
             for job in jobs:
                 job.declare(self.schedule).do(self._fire, job.name).tag(job.name)
@@ -114,10 +120,9 @@ class Scheduler:
         log.info("job %s ran for %s: %s", name, key, outcome, extra={"job": name, "slot": key})
         return [name]
 
-    @staticmethod
-    def _latest_slot(entry: schedule.Job) -> dt.datetime:
+    def _latest_slot(self, entry: schedule.Job) -> dt.datetime:
         """The most recent scheduled wall time at or before now (naive, in the chamber's zone)."""
-        now = _LocalDatetime.now()
+        now = self._now()
         assert entry.next_run is not None and entry.unit is not None
         period = dt.timedelta(**{entry.unit: entry.interval})
         naive = entry.next_run
@@ -129,9 +134,8 @@ class Scheduler:
 
     @contextmanager
     def _time(self) -> Iterator[None]:
-        _LocalDatetime.clock, _LocalDatetime.zone = self.clock, self.zone
         saved = schedule.datetime
-        schedule.datetime = _CLOCK_MODULE  # type: ignore[assignment]
+        schedule.datetime = self._module  # type: ignore[assignment]
         try:
             yield
         finally:
@@ -139,7 +143,8 @@ class Scheduler:
 
 
 class _LocalDatetime(dt.datetime):
-    """`datetime` whose now() is the scheduler's clock, as naive local time in the chamber's zone."""
+    """`datetime` whose now() is a clock's instant as naive local time in a zone (each scheduler
+    makes a subclass that names its own clock and zone)."""
 
     clock: Clock
     zone: ZoneInfo
@@ -151,11 +156,6 @@ class _LocalDatetime(dt.datetime):
         return cls(
             local.year, local.month, local.day, local.hour, local.minute, local.second, local.microsecond, local.tzinfo
         )
-
-
-_CLOCK_MODULE = types.SimpleNamespace(
-    datetime=_LocalDatetime, date=dt.date, time=dt.time, timedelta=dt.timedelta, tzinfo=dt.tzinfo
-)
 
 
 def _aware(naive: dt.datetime, zone: ZoneInfo) -> dt.datetime:
