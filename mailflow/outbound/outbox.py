@@ -130,7 +130,7 @@ def build_message(row: Sendable, *, sender: str, sender_name: str) -> bytes:
         ("Message-ID", f"<{row.message_id}>"),
     ]
     if row.in_reply_to:
-        headers.append(("In-Reply-To", f"<{row.in_reply_to}>"))
+        headers.append(("In-Reply-To", f"<{one_line(row.in_reply_to)}>"))  # from the sender's mail: one line
     if row.references:
         headers.append(("References", "\r\n ".join(f"<{r}>" for r in row.references.split())))
     # RFC 3834: say that a program wrote this, so that well-behaved systems do not answer it;

@@ -211,3 +211,19 @@ def test_a_rate_limit_spaces_the_letters_evenly(store: Store, clock: FixedClock)
     with store.session() as session:
         sent = sorted((r.sent_at - start).total_seconds() for r in session.exec(select(Outbox)).all() if r.sent_at)
     assert sent == [0.0, 2.0, 4.0, 6.0, 8.0]  # 30 a minute: one every 2 s
+
+
+def test_threading_headers_from_the_senders_mail_cannot_add_a_header() -> None:
+    row = Outbox(
+        dedupe_key="k",
+        kind="ack_submission",
+        recipients=["a@hongda.cn"],
+        subject="【已收到】",
+        text="正文\n",
+        html="<p>正文</p>",
+        message_id="m@d",
+        in_reply_to="x@y\r\nBcc: everyone@example.org",
+        references="x@y\r\nBcc: everyone@example.org",
+    )
+    msg = email.message_from_bytes(build_message(row, sender="s@x.org", sender_name="S"), policy=default)
+    assert msg["Bcc"] is None and msg["In-Reply-To"] == "<x@y Bcc: everyone@example.org>"
