@@ -1,0 +1,151 @@
+"""Commands that set a home up and check it: init, check, demo."""
+
+from __future__ import annotations
+
+import shutil
+
+import typer
+from rich.table import Table
+
+from mailflow import demo as demo_mail
+from mailflow.app import data_paths, make_source
+from mailflow.classify import load_rules
+from mailflow.config import config_path
+from mailflow.daemon import Daemon
+from mailflow.errors import ConfigError, SourceError
+from mailflow.outbound import check_templates
+from mailflow.outbound.samples import SAMPLES
+from mailflow.store.db import make_engine, migrate, schema_status
+
+from mailflow.cli import (
+    LOCALES,
+    SKELETON,
+    ConfigOpt,
+    _app,
+    _config_failure,
+    _settings,
+    app,
+    err,
+    out,
+)
+
+
+# -- init, check -----------------------------------------------------------------------
+
+
+@app.command()
+def init(
+    config: ConfigOpt = None,
+) -> None:
+    """Create config.yaml, rules/ and templates/ (when missing), the data folders, the Maildir and the database."""
+    path = config_path(config)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(SKELETON / "config.yaml", path)
+        out.print(f"wrote {path}")
+    settings = _settings(path, check_secrets=False)
+    for shipped, folder in (("rules", settings.rules_dir), ("templates", settings.templates_dir)):
+        if not folder.exists():
+            shutil.copytree(SKELETON / shipped, folder)
+            out.print(f"wrote {folder}/")
+    for folder in data_paths(settings):
+        folder.mkdir(parents=True, exist_ok=True)
+    for src in settings.sources:
+        if src.kind == "maildir":
+            make_source(src, settings).open()  # creates cur/ new/ tmp/ and the processed folder
+    engine = make_engine(settings.database_url)
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
+    out.print(f"database ready: {settings.database_url}")
+    out.print("next: `mailflow check`, then `mailflow run`")
+
+
+@app.command()
+def check(config: ConfigOpt = None) -> None:
+    """Check the config, the rules, the database and that every mailbox can be reached."""
+    settings = _settings(config)
+    out.print(f"[green]✓[/] config {config_path(config)}")
+    try:
+        ruleset = load_rules(settings.rules_dir)
+    except ConfigError as exc:
+        _config_failure(exc)
+    out.print(f"[green]✓[/] rules: {len(ruleset.rules)} rules from {len(ruleset.files)} file(s)")
+    problems = check_templates(settings.templates_dir, LOCALES, settings.chamber.letterhead(), SAMPLES)
+    if problems:
+        err.print(f"[bold red]template errors[/] in {settings.templates_dir}:")
+        for problem in problems:
+            err.print(f"  - {problem}", markup=False, highlight=False)
+        raise typer.Exit(2)
+    out.print(f"[green]✓[/] templates: every kind renders with sample data in {', '.join(LOCALES)}")
+    failed = False
+    engine = make_engine(settings.database_url)
+    try:
+        current, head = schema_status(engine)
+        if current == head:
+            out.print(f"[green]✓[/] database at schema {current}")
+        else:
+            out.print(
+                f"[yellow]![/] database at schema {current}, newest is {head} (`mailflow run` or `init` upgrades it)"
+            )
+    except Exception as exc:  # noqa: BLE001 - any driver error means the database is not usable
+        out.print(f"[red]✗[/] database: {exc}", highlight=False)
+        failed = True
+    finally:
+        engine.dispose()
+    for src in settings.sources:
+        source = make_source(src, settings)
+        try:
+            source.open()
+            details = []
+            for folder in source.folders:
+                info = source.select(folder)
+                details.append(f"{folder} (UIDVALIDITY {info.uidvalidity})")
+            out.print(f"[green]✓[/] source {src.name}: {source.describe()}: {', '.join(details)}", highlight=False)
+        except SourceError as exc:
+            out.print(f"[red]✗[/] source {src.name}: {exc}", highlight=False)
+            failed = True
+        finally:
+            source.close()
+    raise typer.Exit(1 if failed else 0)
+
+
+# -- demo ------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(config: ConfigOpt = None) -> None:
+    """Seed the local Maildir with a dozen liaison emails, run one pass, and show what became of each."""
+    if not config_path(config).exists():
+        init(config)
+    settings = _settings(config)
+    maildirs = [s for s in settings.sources if s.kind == "maildir"]
+    if not maildirs:
+        err.print("[red]error:[/] the demo needs a maildir source (the embedded default)", highlight=False)
+        raise typer.Exit(2)
+    outbox_folder = settings.resolve(settings.outbound.folder)
+    with _app(config) as application:
+        daemon = Daemon(application)
+        with application.store.session() as session:
+            demo_mail.seed_roster(session)
+            fresh = not demo_mail.seeded(session)
+        if fresh:
+            daemon.run_once()  # the first start is recorded before the demo mail arrives
+            count = demo_mail.seed_maildir(settings.resolve(maildirs[0].path), application.clock)
+            out.print(f"delivered {count} demo emails to {settings.resolve(maildirs[0].path)}", highlight=False)
+            daemon.run_once()
+        rows = demo_mail.report(application.store, outbox_folder)
+    table = Table(title="mailflow demo", show_lines=False)
+    for heading in ("#", "from", "subject", "understood as", "state", "answer"):
+        table.add_column(heading, overflow="fold")
+    for row in rows:
+        state = row["state"] + (f"\n{'; '.join(row['reasons'])}" if row["reasons"] else "")
+        answer = " ".join(x for x in (row["reply"], row["reference"]) if x) or "-"
+        table.add_row(str(row["id"]), row["sender"], row["subject"], row["intent"] or "-", state, answer)
+    out.print(table)
+    letters = [row["eml"] for row in rows if row["eml"]]
+    out.print(f"{len(letters)} answers written as .eml files to {outbox_folder}/", highlight=False)
+    for path in letters:
+        out.print(f"  {path}", highlight=False)
+    out.print("next: `mailflow inbox list`, `mailflow outbox list`, `mailflow status`")
