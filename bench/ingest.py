@@ -267,7 +267,9 @@ def main() -> int:
     print(f"{'':10} {'messages/s':>12}")
     print(f"{'baseline':10} {base_rate:12.0f}")
     print(f"{'mailflow':10} {rate:12.0f}")
-    print(f"ratio {ratio:.2f} (target >= 0.50)   peak memory {rss_mb:.0f} MB, PSS of all its processes (target < 200 MB)")
+    print(
+        f"ratio {ratio:.2f} (target >= 0.50)   peak memory {rss_mb:.0f} MB, PSS of all its processes (target < 200 MB)"
+    )
     ok = ratio >= 0.5 and rss_mb < 200 and left == 0 and moved == args.n
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1

@@ -38,7 +38,7 @@ from servers.smtp import Recorder, start_smtp_server  # noqa: E402
 
 from mailflow.clock import SystemClock  # noqa: E402
 from mailflow.outbound.dispatch import Dispatcher  # noqa: E402
-from mailflow.outbound.outbox import build_message, queue  # noqa: E402
+from mailflow.outbound.outbox import build_message, queue_once  # noqa: E402
 from mailflow.outbound.render import Renderer  # noqa: E402
 from mailflow.outbound.samples import SAMPLES  # noqa: E402
 from mailflow.outbound.smtp import SmtpTransport  # noqa: E402
@@ -133,7 +133,7 @@ def run_mailflow(port: int, n: int, connections: int, work: Path) -> float:
     for start in range(0, n, 100):  # as the pipeline queues them: a batch per transaction
         with store.session() as session:
             for i, value in enumerate(values[start : start + 100], start):
-                queue(
+                queue_once(
                     session,
                     key=f"notice:{i}",
                     kind="ack_submission",
@@ -141,7 +141,6 @@ def run_mailflow(port: int, n: int, connections: int, work: Path) -> float:
                     rendered=renderer.render("ack_submission", value, sent_on="2026年11月24日"),
                     now=clock.now(),
                     message_id_domain="mailflow.chamber.example.org",
-                    new_key=True,
                 )
     sent = dispatcher.run()
     elapsed = time.perf_counter() - started

@@ -119,12 +119,12 @@ class Dispatcher:
 
     async def _run(self, should_stop: Callable[[], bool]) -> int:
         """Take letters a chunk at a time and feed the slots; record outcomes as they come in."""
-        lanes: asyncio.Queue[tuple[int, Letter] | None] = asyncio.Queue(maxsize=self.transport.slots)
+        lanes: asyncio.Queue[Any] = asyncio.Queue(maxsize=self.transport.slots)
         done: list[Outcome] = []
 
         async def lane(slot: int) -> None:
-            while (item := await lanes.get()) is not None:
-                row_id, letter = item
+            while (row := await lanes.get()) is not None:
+                row_id, letter = row.id, self._letter(row)  # built here, between the replies it waits for
                 try:
                     await self.transport.send(slot, letter)
                     done.append((row_id, None, self.clock.now()))
@@ -169,24 +169,21 @@ class Dispatcher:
             sent += self._take(0, done)[0]
         return sent
 
-    def _take(self, size: int, done: list[Outcome]) -> tuple[int, list[tuple[int, Letter]]]:
+    def _take(self, size: int, done: list[Outcome]) -> tuple[int, list[Any]]:
         """In one transaction: record the outcomes in `done` (and empty it), then mark up to `size`
-        due rows `sending`. After the commit, build their letters. Returns (letters sent, taken)."""
+        due rows `sending`. Returns (letters sent, rows taken)."""
         with self.store.session() as session:
             sent = self._record(session, done)
             rows = self._claim(session, size) if size else []
-        return sent, [
-            (
-                row.id,
-                Letter(
-                    verp_address(self.sender, row) if self.verp else self.sender,
-                    tuple(row.recipients),
-                    build_message(row, sender=self.sender, sender_name=self.sender_name),
-                    row.message_id,
-                ),
-            )
-            for row in rows
-        ]
+        return sent, rows
+
+    def _letter(self, row: Any) -> Letter:
+        return Letter(
+            verp_address(self.sender, row) if self.verp else self.sender,
+            tuple(row.recipients),
+            build_message(row, sender=self.sender, sender_name=self.sender_name),
+            row.message_id,
+        )
 
     def _claim(self, session: Session, size: int) -> list[Any]:
         now = self.clock.now()

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from mailflow.outbound.outbox import queue
+from mailflow.outbound.outbox import queue, queue_once
 from mailflow.outbound.render import Renderer, local_date, local_time
 from mailflow.store import InboundMessage, InboundState, Outbox
 from mailflow.store.db import find_one
@@ -83,7 +83,7 @@ class Replies:
         if not once and find_one(ctx.session, Outbox, "dedupe_key", answer.key) is not None:
             return  # answered already (a reprocess, or this month's note); nothing is rendered or counted again
         counts[address] = counts.get(address, 0) + 1
-        queue(
+        (queue_once if once else queue)(
             ctx.session,
             key=answer.key,
             kind=answer.kind,
@@ -96,7 +96,6 @@ class Replies:
             auto_submitted=AUTO_REPLIED,
             inbound_id=row.id,
             reference=answer.values.get("reference"),
-            new_key=once,
         )
 
     def _choose(self, ctx: Context, outcome: Outcome) -> Answer | None:
