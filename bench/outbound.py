@@ -38,7 +38,7 @@ from servers.smtp import Recorder, start_smtp_server  # noqa: E402
 
 from mailflow.clock import SystemClock  # noqa: E402
 from mailflow.outbound.dispatch import Dispatcher  # noqa: E402
-from mailflow.outbound.outbox import build_message, queue_once  # noqa: E402
+from mailflow.outbound.outbox import Draft, build_message, queue_once  # noqa: E402
 from mailflow.outbound.render import Renderer  # noqa: E402
 from mailflow.outbound.samples import SAMPLES  # noqa: E402
 from mailflow.outbound.smtp import SmtpTransport  # noqa: E402
@@ -135,10 +135,12 @@ def run_mailflow(port: int, n: int, connections: int, work: Path) -> float:
             for i, value in enumerate(values[start : start + 100], start):
                 queue_once(
                     session,
-                    key=f"notice:{i}",
-                    kind="ack_submission",
-                    recipients=[f"liaison{i % 300:03d}@unit{i % 300:03d}.example.cn"],
-                    rendered=renderer.render("ack_submission", value, sent_on="2026年11月24日"),
+                    Draft(
+                        key=f"notice:{i}",
+                        kind="ack_submission",
+                        recipients=[f"liaison{i % 300:03d}@unit{i % 300:03d}.example.cn"],
+                        rendered=renderer.render("ack_submission", value, sent_on="2026年11月24日"),
+                    ),
                     now=clock.now(),
                     message_id_domain="mailflow.chamber.example.org",
                 )

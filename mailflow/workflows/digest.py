@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from mailflow.config import DigestSettings
 from mailflow.jobs.scheduler import JobContext
-from mailflow.outbound.outbox import queue
+from mailflow.outbound.outbox import Draft, queue
 from mailflow.outbound.render import Renderer, local_date, local_time
 from mailflow.reasons import Reason
 from mailflow.store import (
@@ -91,10 +91,12 @@ class Digest:
         }
         queue(
             job.session,
-            key=f"digest:{job.key}",
-            kind="digest",
-            recipients=list(self.recipients),
-            rendered=self.renderer.render("digest", values, sent_on=values["date"]),
+            Draft(
+                key=f"digest:{job.key}",
+                kind="digest",
+                recipients=list(self.recipients),
+                rendered=self.renderer.render("digest", values, sent_on=values["date"]),
+            ),
             now=job.now,
             message_id_domain=self.message_id_domain,
         )

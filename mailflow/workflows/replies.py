@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from mailflow.outbound.outbox import queue, queue_once
+from mailflow.outbound.outbox import Draft, queue, queue_once
 from mailflow.outbound.render import Renderer, local_date, local_time
 from mailflow.store import InboundMessage, InboundState, Outbox
 from mailflow.store.db import find_one
@@ -85,17 +85,19 @@ class Replies:
         counts[address] = counts.get(address, 0) + 1
         (queue_once if once else queue)(
             ctx.session,
-            key=answer.key,
-            kind=answer.kind,
-            recipients=[row.sender],
-            rendered=self.renderer.render(answer.kind, answer.values, sent_on=self._date(ctx.now)),
+            Draft(
+                key=answer.key,
+                kind=answer.kind,
+                recipients=[row.sender],
+                rendered=self.renderer.render(answer.kind, answer.values, sent_on=self._date(ctx.now)),
+                in_reply_to=ctx.mail.message_id,
+                references=ctx.mail.references,
+                auto_submitted=AUTO_REPLIED,
+                inbound_id=row.id,
+                reference=answer.values.get("reference"),
+            ),
             now=ctx.now,
             message_id_domain=self.message_id_domain,
-            in_reply_to=ctx.mail.message_id,
-            references=ctx.mail.references,
-            auto_submitted=AUTO_REPLIED,
-            inbound_id=row.id,
-            reference=answer.values.get("reference"),
         )
 
     def _choose(self, ctx: Context, outcome: Outcome) -> Answer | None:

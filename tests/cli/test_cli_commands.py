@@ -147,7 +147,7 @@ def test_run_once_delivers_the_outbox_and_outbox_list_and_retry_show_and_mend_it
     from datetime import UTC, datetime
 
     from mailflow.config import load_settings
-    from mailflow.outbound.outbox import queue
+    from mailflow.outbound.outbox import Draft, queue
     from mailflow.outbound.render import Rendered
     from mailflow.store import Outbox, Store
 
@@ -158,10 +158,12 @@ def test_run_once_delivers_the_outbox_and_outbox_list_and_retry_show_and_mend_it
         for n in (1, 2):
             queue(
                 session,
-                key=f"test:{n}",
-                kind="ack_submission",
-                recipients=[f"l{n}@hongda.cn"],
-                rendered=Rendered(f"【已收到】BS-2026-000{n}", "正文\n", "<p>正文</p>"),
+                Draft(
+                    key=f"test:{n}",
+                    kind="ack_submission",
+                    recipients=[f"l{n}@hongda.cn"],
+                    rendered=Rendered(f"【已收到】BS-2026-000{n}", "正文\n", "<p>正文</p>"),
+                ),
                 now=now,
                 message_id_domain="mailflow.test",
             )

@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from mailflow.app import App
 from mailflow.clock import FixedClock
-from mailflow.outbound.outbox import queue
+from mailflow.outbound.outbox import Draft, queue
 from mailflow.outbound.render import Rendered
 from mailflow.store import (
     AddressFlag,
@@ -30,10 +30,12 @@ def letter(app: App, n: int, state: str, error: str) -> None:
     with app.store.session() as session:
         row = queue(
             session,
-            key=f"reply:{n}",
-            kind="ack_submission",
-            recipients=[f"liaison{n}@unit.example.cn"],
-            rendered=Rendered(f"【已收到】BS-2026-000{n} 展会信息", "正文", "<p>正文</p>"),
+            Draft(
+                key=f"reply:{n}",
+                kind="ack_submission",
+                recipients=[f"liaison{n}@unit.example.cn"],
+                rendered=Rendered(f"【已收到】BS-2026-000{n} 展会信息", "正文", "<p>正文</p>"),
+            ),
             now=BEFORE,
             message_id_domain="mailflow.test",
         )

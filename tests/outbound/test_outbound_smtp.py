@@ -10,7 +10,7 @@ from servers.smtp import DropsAtData, Recorder, free_port
 
 from mailflow.clock import FixedClock
 from mailflow.outbound.dispatch import Dispatcher
-from mailflow.outbound.outbox import queue
+from mailflow.outbound.outbox import Draft, queue
 from mailflow.outbound.render import Rendered
 from mailflow.outbound.smtp import SmtpTransport
 from mailflow.store import Outbox, OutboxState, Store
@@ -23,13 +23,15 @@ def queued(store: Store, clock: FixedClock, to: str = "wangfang@hongda-machinery
     with store.session() as session:
         row = queue(
             session,
-            key=f"ack:{to}",
-            kind="ack_submission",
-            recipients=[to],
-            rendered=rendered,
+            Draft(
+                key=f"ack:{to}",
+                kind="ack_submission",
+                recipients=[to],
+                rendered=rendered,
+                in_reply_to="orig@hongda.cn",
+            ),
             now=clock.now(),
             message_id_domain="mailflow.test",
-            in_reply_to="orig@hongda.cn",
         )
         session.flush()
         return row.id or 0

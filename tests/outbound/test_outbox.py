@@ -13,7 +13,7 @@ from mailflow.clock import FixedClock
 from mailflow.errors import AmbiguousDelivery, DeliveryError, PermanentDelivery, TransientDelivery
 from mailflow.outbound import Renderer
 from mailflow.outbound.dispatch import Dispatcher
-from mailflow.outbound.outbox import build_message, queue
+from mailflow.outbound.outbox import Draft, build_message, queue
 from mailflow.outbound.samples import SAMPLES
 from mailflow.outbound.transports import FileTransport, Letter, MemoryTransport
 from mailflow.store import Outbox, OutboxState, Store
@@ -29,15 +29,17 @@ def ack(store: Store, clock: FixedClock, key: str = "ack:inbound:1") -> int:
     with store.session() as session:
         row = queue(
             session,
-            key=key,
-            kind="ack_submission",
-            recipients=["wangfang@hongda-machinery.cn"],
-            rendered=rendered,
+            Draft(
+                key=key,
+                kind="ack_submission",
+                recipients=["wangfang@hongda-machinery.cn"],
+                rendered=rendered,
+                in_reply_to="orig-1@hongda-machinery.cn",
+                auto_submitted="auto-replied",
+                reference="BS-2026-0042",
+            ),
             now=clock.now(),
             message_id_domain=DOMAIN,
-            in_reply_to="orig-1@hongda-machinery.cn",
-            auto_submitted="auto-replied",
-            reference="BS-2026-0042",
         )
         session.flush()
         return row.id or 0

@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from mailflow.app import App, build_app
 from mailflow.daemon import Daemon
-from mailflow.outbound.outbox import queue, verp_address
+from mailflow.outbound.outbox import Draft, queue, verp_address
 from mailflow.outbound.render import Rendered
 from mailflow.outbound.transports import MemoryTransport
 from mailflow.store import AddressFlag, InboundMessage, Outbox
@@ -32,10 +32,12 @@ def sent_letter(app: App) -> Outbox:
     with app.store.session() as session:
         row = queue(
             session,
-            key="ack:1",
-            kind="ack_submission",
-            recipients=[LIAISON],
-            rendered=Rendered("【已收到】BS-2026-0001", "正文\n", "<p>正文</p>"),
+            Draft(
+                key="ack:1",
+                kind="ack_submission",
+                recipients=[LIAISON],
+                rendered=Rendered("【已收到】BS-2026-0001", "正文\n", "<p>正文</p>"),
+            ),
             now=datetime(2026, 11, 24, 1, 0, tzinfo=UTC),
             message_id_domain=DOMAIN,
         )

@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from mailflow.clock import FixedClock
 from mailflow.daemon import Daemon
 from mailflow.outbound.dispatch import Dispatcher
-from mailflow.outbound.outbox import queue
+from mailflow.outbound.outbox import Draft, queue
 from mailflow.outbound.render import Rendered
 from mailflow.outbound.transports import MemoryTransport
 from mailflow.store import InboundMessage, Outbox, Store, Submission
@@ -132,10 +132,12 @@ def test_the_outbox_is_taken_and_recorded_on_either_database(db_url: str) -> Non
         for n in range(5):
             queue(
                 session,
-                key=f"reply:{n}",
-                kind="ack_submission",
-                recipients=[f"liaison{n}@unit.example.cn"],
-                rendered=Rendered(f"【已收到】BS-2026-000{n + 1}", "正文\n", "<p>正文</p>"),
+                Draft(
+                    key=f"reply:{n}",
+                    kind="ack_submission",
+                    recipients=[f"liaison{n}@unit.example.cn"],
+                    rendered=Rendered(f"【已收到】BS-2026-000{n + 1}", "正文\n", "<p>正文</p>"),
+                ),
                 now=clock.now(),
                 message_id_domain="mailflow.test",
             )
