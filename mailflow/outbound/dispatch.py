@@ -5,9 +5,10 @@ Rows are taken a few at a time (twice what the transport carries at once) and ma
 in, a chunk per commit. If the process dies in between, the next start cannot know whether
 those letters left: they become `ambiguous`, are listed, and are resent only by
 `mailflow outbox retry` (SMTP cannot be made transactional, RFC 1047). A transport that can
-safely hand a letter over twice (the file transport) gets them back instead. A temporary failure is retried with exponential backoff until max_attempts; a
-permanent one is dead at once, with the reason kept. With `per_minute`, letters leave no
-faster than that (providers throttle), spaced evenly.
+safely hand a letter over twice (the file transport) gets them back instead. A temporary
+failure is retried with exponential backoff until max_attempts; a permanent one is dead at
+once, with the reason kept. With `per_minute`, letters leave no faster than that (providers
+throttle), spaced evenly.
 """
 
 from __future__ import annotations
@@ -23,12 +24,11 @@ from sqlmodel import Session, col, select
 
 from mailflow.clock import Clock
 from mailflow.errors import AmbiguousDelivery, DeliveryError, PermanentDelivery
-from mailflow.outbound.outbox import build_message, verp_address
+from mailflow.outbound.outbox import OUTBOX_TABLE, build_message, verp_address
 from mailflow.outbound.transports import Letter, Transport
 from mailflow.store import Outbox, OutboxState, Store
 
 log = logging.getLogger("mailflow.send")
-OUTBOX = Outbox.metadata.tables["outbox"]
 Outcome = tuple[int, DeliveryError | None, datetime]  # row id, failure or None, when
 
 
@@ -187,7 +187,7 @@ class Dispatcher:
 
     def _claim(self, session: Session, size: int) -> list[Any]:
         now = self.clock.now()
-        table = OUTBOX
+        table = OUTBOX_TABLE
         due = (
             select(col(Outbox.id))
             .where(col(Outbox.state).in_(OutboxState.DUE), col(Outbox.next_attempt_at) <= now)
@@ -211,8 +211,8 @@ class Dispatcher:
         sent = [{"row": row_id, "at": at} for row_id, failure, at in finished if failure is None]
         if sent:
             session.execute(
-                update(OUTBOX)
-                .where(OUTBOX.c.id == bindparam("row"))
+                update(OUTBOX_TABLE)
+                .where(OUTBOX_TABLE.c.id == bindparam("row"))
                 .values(state=OutboxState.SENT, sent_at=bindparam("at"), last_error=None),
                 sent,
                 execution_options={"synchronize_session": False},

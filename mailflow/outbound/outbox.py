@@ -11,9 +11,9 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from typing import Any, Protocol
 
 from sqlalchemy import insert
 from sqlmodel import Session
