@@ -67,17 +67,15 @@ class Scheduler:
         )
         self._now = local.now
         with self._time():
-            for job in jobs:
-                job.declare(self.schedule).do(self._fire, job.name).tag(job.name)
-        self._names = {id(entry): job.name for entry, job in zip(self.schedule.jobs, jobs, strict=True)}
+            self._entries = {job.name: job.declare(self.schedule).do(self._fire, job.name) for job in jobs}
 
     def run_due(self) -> list[str]:
         """Run what is due now; the first call also catches up on what was missed. Returns what ran."""
         ran: list[str] = []
         with self._time():
             if not self._caught_up:
-                for entry in self.schedule.jobs:
-                    ran += self._run(entry, catching_up=True)
+                for name in self._entries:
+                    ran += self._run(name, catching_up=True)
                 self._caught_up = True
             for entry in [e for e in self.schedule.jobs if e.should_run]:
                 ran += entry.run() or []  # schedule reschedules the entry after the call
@@ -92,26 +90,25 @@ class Scheduler:
     # -- internals -------------------------------------------------------------------------
 
     def _fire(self, name: str) -> list[str]:
-        (entry,) = self.schedule.get_jobs(name)
-        return self._run(entry, catching_up=False)
+        return self._run(name, catching_up=False)
 
-    def _run(self, entry: schedule.Job, *, catching_up: bool) -> list[str]:
-        name = self._names[id(entry)]
+    def _run(self, name: str, *, catching_up: bool) -> list[str]:
         job = self.jobs[name]
-        wall = self._latest_slot(entry)
+        wall = self._latest_slot(self._entries[name])
         key = wall.strftime("%Y-%m-%dT%H:%M")  # local wall time: a repeated hour (DST) is one slot
         slot = _aware(wall, self.zone)
         now = self.clock.now()
         try:
             with self.store.session() as session:
-                runs = session.exec(select(JobRun).where(JobRun.job == name).order_by(col(JobRun.id).desc())).all()
-                if any(r.slot == key for r in runs):
+                ran = session.exec(select(JobRun.id).where(JobRun.job == name, JobRun.slot == key)).first()
+                if ran is not None:
                     return []
-                if not runs and catching_up:
+                last = session.exec(select(JobRun).where(JobRun.job == name).order_by(col(JobRun.id).desc())).first()
+                if last is None and catching_up:
                     # The first start: slots before it were nobody's work.
                     session.add(JobRun(job=name, slot=key, outcome="first start", done_at=now))
                     return []
-                previous = _parse_slot(runs[0].slot, self.zone) if runs else None
+                previous = _parse_slot(last.slot, self.zone) if last else None
                 outcome = job.work(JobContext(session, now, slot, previous, key))
                 session.add(JobRun(job=name, slot=key, outcome=outcome[:40], done_at=now))
         except IntegrityError:
