@@ -116,6 +116,11 @@ FIXES: dict[str, tuple[str, str]] = {
 }
 
 
+def in_locale(pair: tuple[str, str], locale: str) -> str:
+    """The zh-CN or the en wording of a (zh, en) pair: en for an English locale, zh otherwise."""
+    return pair[1] if locale.startswith("en") else pair[0]
+
+
 @dataclass(frozen=True)
 class Reason:
     """One problem with a message, in both locales."""
@@ -136,14 +141,13 @@ class Reason:
         return MESSAGES[self.code][1].format(**self.params)
 
     def text(self, locale: str) -> str:
-        return self.en if locale.startswith("en") else self.zh
+        return in_locale((self.zh, self.en), locale)
 
     def fix(self, locale: str) -> str:
         """How the sender puts it right, or "" when there is nothing they can do."""
         if self.code not in FIXES:
             return ""
-        zh, en = FIXES[self.code]
-        return (en if locale.startswith("en") else zh).format(**self.params)
+        return in_locale(FIXES[self.code], locale).format(**self.params)
 
     def to_json(self) -> dict[str, Any]:
         return {"code": self.code, "params": self.params, "zh": self.zh, "en": self.en}

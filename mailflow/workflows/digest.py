@@ -20,7 +20,7 @@ from mailflow.config import DigestSettings
 from mailflow.jobs.scheduler import JobContext
 from mailflow.outbound.outbox import Draft, queue
 from mailflow.outbound.render import Renderer, local_date, local_time
-from mailflow.reasons import Reason
+from mailflow.reasons import Reason, in_locale
 from mailflow.store import (
     AddressFlag,
     InboundMessage,
@@ -54,7 +54,6 @@ FAILED_STATES = (OutboxState.DEAD, OutboxState.AMBIGUOUS, OutboxState.BOUNCED)
 
 @dataclass
 class Section:
-    name: str
     title: str
     items: list[dict[str, str]] = field(default_factory=list)
 
@@ -103,9 +102,10 @@ class Digest:
         return "queued"
 
     def gather(self, session: Session, since: datetime, now: datetime) -> list[Section]:
+        units: dict[int | None, str] = dict(session.exec(select(Unit.id, Unit.name)).all())
         return [
-            self._registrations(session),
-            self._submissions(session, since),
+            self._registrations(session, units),
+            self._submissions(session, since, units),
             self._held(session),
             self._failed(session),
             self._addresses(session, since),
@@ -114,9 +114,8 @@ class Digest:
 
     # -- sections ---------------------------------------------------------------------------
 
-    def _registrations(self, session: Session) -> Section:
+    def _registrations(self, session: Session, units: dict[int | None, str]) -> Section:
         section = self._section("registrations")
-        units = _unit_names(session)
         for reg in session.exec(
             select(Registration).where(Registration.state == "pending").order_by(col(Registration.id))
         ).all():
@@ -124,9 +123,8 @@ class Digest:
             section.items.append(self._item(reg.reference, who, "approve"))
         return section
 
-    def _submissions(self, session: Session, since: datetime) -> Section:
+    def _submissions(self, session: Session, since: datetime, units: dict[int | None, str]) -> Section:
         section = self._section("submissions")
-        units = _unit_names(session)
         for sub in session.exec(
             select(Submission).where(col(Submission.created_at) >= since).order_by(col(Submission.id))
         ).all():
@@ -183,12 +181,10 @@ class Digest:
     # -- helpers ----------------------------------------------------------------------------
 
     def _section(self, name: str) -> Section:
-        zh, en = TITLES[name]
-        return Section(name, en if self.locale.startswith("en") else zh)
+        return Section(in_locale(TITLES[name], self.locale))
 
     def _item(self, shown: str, summary: str, command: str, *, ref: str | None = None) -> dict[str, str]:
-        zh, en = COMMANDS[command]
-        text = (en if self.locale.startswith("en") else zh).format(ref=ref or shown)
+        text = in_locale(COMMANDS[command], self.locale).format(ref=ref or shown)
         # A cell of the digest's tables: one line, and no "|" to split it.
         return {"ref": _cell(shown), "summary": _cell(summary)[:300], "command": _cell(text)}
 
@@ -209,12 +205,7 @@ class Digest:
             "ambiguous": ("送达情况不明", "outcome unknown"),
             "bounced": ("被退回", "bounced"),
         }
-        zh, en = names.get(state, (state, state))
-        return en if self.locale.startswith("en") else zh
-
-
-def _unit_names(session: Session) -> dict[int | None, str]:
-    return dict(session.exec(select(Unit.id, Unit.name)).all())
+        return in_locale(names.get(state, (state, state)), self.locale)
 
 
 def _cell(text: str) -> str:

@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from mailflow.outbound.outbox import Draft, queue, queue_once
 from mailflow.outbound.render import Renderer, local_date, local_time
+from mailflow.reasons import in_locale
 from mailflow.store import InboundMessage, InboundState, Outbox
 from mailflow.store.db import find_one
 from mailflow.workflows.references import next_reference
@@ -79,7 +80,7 @@ class Replies:
         if counts.get(address, 0) >= self.max_per_hour:
             log.info("no reply to %s: %s automatic replies in the last hour", address, self.max_per_hour)
             return
-        once = answer.key == f"reply:{row.id}" and not ctx.concluded_before  # its first and only answer
+        once = answer.key == _message_key(row.id) and not ctx.concluded_before  # its first and only answer
         if not once and find_one(ctx.session, Outbox, "dedupe_key", answer.key) is not None:
             return  # answered already (a reprocess, or this month's note); nothing is rendered or counted again
         counts[address] = counts.get(address, 0) + 1
@@ -105,7 +106,7 @@ class Replies:
         base = {"original_subject": row.subject or "", "received_at": self._time(row.received_at or ctx.now)}
         if outcome.state == InboundState.REJECTED:
             reasons = [{"text": r.text(self.locale), "fix": r.fix(self.locale)} for r in outcome.reasons]
-            return Answer("rejection", f"reply:{row.id}", {**base, "name": self._name(ctx), "reasons": reasons})
+            return Answer("rejection", _message_key(row.id), {**base, "name": self._name(ctx), "reasons": reasons})
         if outcome.state == InboundState.HELD and any(r.code == "unknown_sender" for r in outcome.reasons):
             month = ctx.now.astimezone(self.zone).strftime("%Y-%m")
             key = f"reply:unknown:{(row.sender or '').lower()}:{month}"
@@ -126,16 +127,16 @@ class Replies:
                 "category_label": self._label(CATEGORY_LABELS, row.category or "news"),
                 "attachments": attachments,
             }
-            return Answer("ack_submission", f"reply:{row.id}", values)
+            return Answer("ack_submission", _message_key(row.id), values)
         if row.intent in ("registration", "liaison_change") and reference:
             names = "、".join(str(a["name"]) for a in attachments)
             values = {
                 "name": self._name(ctx),
                 "email": row.sender,
                 "reference": reference,
-                "certificate": names or ("none attached" if self.locale.startswith("en") else "未附"),
+                "certificate": names or in_locale(("未附", "none attached"), self.locale),
             }
-            return Answer("ack_registration", f"reply:{row.id}", values)
+            return Answer("ack_registration", _message_key(row.id), values)
         if row.intent in INTENT_LABELS:
             values = {
                 **base,
@@ -145,7 +146,7 @@ class Replies:
                 "reference": next_reference(ctx.session, ACK_PREFIX, ctx.now, self.zone),
                 "attachments": attachments,
             }
-            return Answer("ack_message", f"reply:{row.id}", values)
+            return Answer("ack_message", _message_key(row.id), values)
         return None  # commands are answered by their own workflow
 
     def _counts(self, session: Session, now: datetime) -> dict[str, int]:
@@ -170,11 +171,15 @@ class Replies:
         return (sender.name if sender and sender.name else "") or (ctx.row.sender or "")
 
     def _label(self, table: dict[str, tuple[str, str]], key: str) -> str:
-        zh, en = table.get(key, (key, key))
-        return en if self.locale.startswith("en") else zh
+        return in_locale(table.get(key, (key, key)), self.locale)
 
     def _time(self, when: datetime) -> str:
         return local_time(when, self.zone, self.locale)
 
     def _date(self, when: datetime) -> str:
         return local_date(when, self.zone, self.locale)
+
+
+def _message_key(inbound_id: int | None) -> str:
+    """The dedupe key of a message's own answer: one answer per message, ever."""
+    return f"reply:{inbound_id}"
