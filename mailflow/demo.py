@@ -303,7 +303,7 @@ def _photo(width: int, height: int, caption: str, fmt: str = "JPEG") -> bytes:
         x = width // 10 + i * width // 20
         draw.rectangle((x, height // 10, x + width // 40, height // 10 + height // 20), fill=(200, 40, 40))
     buffer = io.BytesIO()
-    image.save(buffer, fmt, quality=85) if fmt == "JPEG" else image.save(buffer, fmt)
+    image.save(buffer, fmt, **({"quality": 85} if fmt == "JPEG" else {}))
     return buffer.getvalue()
 
 
