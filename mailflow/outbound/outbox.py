@@ -54,11 +54,14 @@ def queue(session: Session, draft: Draft, *, now: datetime, message_id_domain: s
     return row
 
 
-def queue_once(session: Session, draft: Draft, *, now: datetime, message_id_domain: str) -> None:
-    """Add a letter whose key the caller knows to be new (it names something that happens once,
-    now): no lookup, and the row is inserted at once, without an ORM object (a third of the
-    cost of `queue`). The unique constraint still refuses a second row."""
-    session.execute(insert(OUTBOX_TABLE), [_values(draft, now, message_id_domain)])
+def queue_once(session: Session, *drafts: Draft, now: datetime, message_id_domain: str) -> None:
+    """Add letters whose keys the caller knows to be new (each names something that happens once,
+    now): no lookup, and the rows are inserted at once in one statement, without ORM objects (a
+    third of the cost of `queue` for one letter, less still for many). The unique constraint still
+    refuses a second row."""
+    if drafts:
+        rows = [_values(draft, now, message_id_domain) for draft in drafts]
+        session.connection().execute(insert(OUTBOX_TABLE), rows)
 
 
 def _values(draft: Draft, now: datetime, message_id_domain: str) -> dict[str, Any]:

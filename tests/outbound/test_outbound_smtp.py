@@ -4,9 +4,14 @@ the server says 451, 550, or drops the connection before or after the final dot.
 from __future__ import annotations
 
 import email
+import ssl
 from email.policy import default
+from pathlib import Path
 
+import pytest
+from aiosmtpd.controller import Controller
 from servers.smtp import DropsAtData, Recorder, free_port
+from servers.tls import make_certificate
 
 from mailflow.clock import FixedClock
 from mailflow.outbound.dispatch import Dispatcher
@@ -37,8 +42,10 @@ def queued(store: Store, clock: FixedClock, to: str = "wangfang@hongda-machinery
         return row.id or 0
 
 
-def dispatch(store: Store, clock: FixedClock, port: int) -> Dispatcher:
-    transport = SmtpTransport("127.0.0.1", port, security="none", timeout=5, data_timeout=5)
+def dispatch(
+    store: Store, clock: FixedClock, port: int, security: str = "none", ca_file: str | None = None
+) -> Dispatcher:
+    transport = SmtpTransport("127.0.0.1", port, security=security, timeout=5, data_timeout=5, ca_file=ca_file)
     dispatcher = Dispatcher(store, transport, clock, sender="mishuchu@chamber.example.org", sender_name="商会秘书处")
     dispatcher.run()
     dispatcher.close()
@@ -132,3 +139,33 @@ def test_letters_go_out_over_as_many_connections_as_configured(
     dispatcher.close()
     assert len(recorder.received) == 12 and recorder.peak == 3
     assert {row(store, i).state for i in ids} == {OutboxState.SENT}
+
+
+@pytest.mark.parametrize("security", ["tls", "starttls"])
+def test_delivers_over_tls_and_starttls_verifying_the_certificate(
+    tmp_path: Path, store: Store, clock: FixedClock, security: str
+) -> None:
+    """GIVEN a server with a private certificate WHEN the transport trusts it THEN the letter goes
+    over TLS (the dispatcher's event loop, uvloop where installed, does the handshake); without it
+    the certificate is refused, nothing is sent, and the letter waits for a retry."""
+    make_certificate(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    recorder = Recorder()
+    if security == "tls":
+        controller = Controller(recorder, hostname="127.0.0.1", port=free_port(), ssl_context=context)
+    else:
+        controller = Controller(
+            recorder, hostname="127.0.0.1", port=free_port(), tls_context=context, require_starttls=True
+        )
+    controller.start()
+    try:
+        row_id = queued(store, clock)
+        dispatch(store, clock, controller.port, security)
+        assert (row(store, row_id).state, recorder.received) == (OutboxState.RETRY, [])
+        assert "certificate" in (row(store, row_id).last_error or "")
+        clock.advance(minutes=5)
+        dispatch(store, clock, controller.port, security, ca_file=str(tmp_path / "cert.pem"))
+        assert row(store, row_id).state == OutboxState.SENT and len(recorder.received) == 1
+    finally:
+        controller.stop()

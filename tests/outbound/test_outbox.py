@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 from email.policy import default
 from pathlib import Path
@@ -175,6 +176,38 @@ def test_a_crash_while_sending_leaves_the_message_ambiguous(store: Store, clock:
     restarted = Dispatcher(store, MemoryTransport(), clock, sender="s@x.org", sender_name="S")
     assert restarted.recover() == 1
     assert restarted.run() == 0 and state(store, row_id).state == OutboxState.AMBIGUOUS
+
+
+class Watching:
+    """A transport over two connections that counts, at every letter, the rows a crash at that
+    moment would leave ambiguous (taken, not yet recorded)."""
+
+    name = "watching"
+    slots = 2
+    idempotent = False
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.peak = 0
+        self.calls = 0
+
+    async def send(self, slot: int, letter: Letter) -> None:
+        with self.store.session() as session:
+            taken = session.exec(select(Outbox).where(Outbox.state == OutboxState.SENDING)).all()
+        self.peak = max(self.peak, len(taken))
+        self.calls += 1
+        await asyncio.sleep(0)  # the other connection goes on meanwhile
+
+    async def aclose(self) -> None:
+        pass
+
+
+def test_a_crash_can_leave_at_most_three_times_the_connections_ambiguous(store: Store, clock: FixedClock) -> None:
+    for n in range(20):
+        ack(store, clock, key=f"notice:{n}")
+    transport = Watching(store)
+    assert Dispatcher(store, transport, clock, sender="s@x.org", sender_name="S").run() == 20
+    assert transport.calls == 20 and 2 * transport.slots < transport.peak <= 3 * transport.slots
 
 
 def test_the_file_transport_writes_one_eml_per_message(store: Store, clock: FixedClock, tmp_path: Path) -> None:

@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from servers.tls import make_certificate
+
 
 def dovecot_binary() -> str | None:
     """The dovecot binary's path, or None (/usr/sbin is often not on a normal user's PATH)."""
@@ -183,7 +185,7 @@ class DovecotServer:
             login_user = f"default_login_user = {me}\ndefault_internal_user = {me}"
             chroot = "chroot ="
         self._spool = spool
-        _make_certificate(self._dir)
+        make_certificate(self._dir)
         self._conf.write_text(
             _DOVECOT_CONF.format(
                 dir=self._dir,
@@ -203,32 +205,6 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def _make_certificate(folder: Path) -> None:
-    """A self-signed certificate for 127.0.0.1, valid for two days."""
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(folder / "key.pem"),
-            "-out",
-            str(folder / "cert.pem"),
-        ],
-        check=True,
-        capture_output=True,
-    )
 
 
 def _wait_for_greeting(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
