@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -127,10 +128,12 @@ class Dispatcher:
         # hand a letter over twice loses nothing by a crash: a large chunk.
         self.chunk = 100 if transport.idempotent else 2 * transport.slots
         self._loop = asyncio.Runner(loop_factory=_loop_factory())
+        self._committer = ThreadPoolExecutor(1, thread_name_prefix="mailflow-outbox-commit")
 
     def close(self) -> None:
         self._loop.run(self.transport.aclose())
         self._loop.close()
+        self._committer.shutdown()
 
     def recover(self) -> int:
         """At start: rows left `sending` by a process that died are ambiguous (see the module)."""
@@ -200,7 +203,7 @@ class Dispatcher:
                 # One commit records what finished meanwhile and takes the next letters, once
                 # the lanes hold the last ones: at most chunk + slots are ever taken and unrecorded.
                 finished, done[:] = done[:], []
-                recorded, letters = self._take(size, finished)
+                recorded, letters = await self._take(size, finished)
                 sent += recorded
                 if not letters:
                     break
@@ -212,16 +215,32 @@ class Dispatcher:
             for _ in workers:
                 lanes.put_nowait(None)
             await asyncio.gather(*workers)
-            sent += self._take(0, done)[0]
+            sent += (await self._take(0, done))[0]
         return sent
 
-    def _take(self, size: int, done: list[Outcome]) -> tuple[int, list[Any]]:
+    async def _take(self, size: int, done: list[Outcome]) -> tuple[int, list[Any]]:
         """In one transaction: record the outcomes in `done`, then mark up to `size` due rows
-        `sending`. Returns (letters sent, rows taken). A Core connection, not a session:
-        this runs every few letters, and nothing here needs the ORM."""
-        with self.store.engine.begin() as conn:
-            sent = self._record(conn, done)
-            rows = self._claim(conn, size) if size else []
+        `sending`. Returns (letters sent, rows taken).
+
+        A Core connection, not a session: this runs every few letters, and nothing here needs
+        the ORM. The commit waits for the disk (synchronous=FULL), so it runs on a thread of its
+        own while the connections go on with the letters they hold; the rows taken are handed
+        over only once it is done.
+        """
+        with self.store.engine.connect() as conn:
+            transaction = conn.begin()
+            try:
+                sent = self._record(conn, done)
+                rows = self._claim(conn, size) if size else []
+            except BaseException:
+                transaction.rollback()
+                raise
+            commit = self._committer.submit(transaction.commit)
+            try:
+                await asyncio.wrap_future(commit)
+            except asyncio.CancelledError:
+                commit.result()  # the connection is not closed under a commit still running
+                raise
         return sent, rows
 
     def _letter(self, row: Any) -> Letter:

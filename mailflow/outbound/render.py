@@ -16,6 +16,7 @@ import re
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,6 +28,7 @@ LAYOUT_TEXT = "_layout.txt.j2"
 LAYOUT_HTML = "_layout.html.j2"
 SAMPLE_DATE = "2026-11-24"
 _BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*){2,}")
+_PARAGRAPHS = re.compile(r"\n\s*\n")
 _PAIR = re.compile(r"^\s*([^：:]{1,30}?)\s*[：:]\s*(.+)$")
 
 
@@ -43,6 +45,19 @@ class Block:
     lines: tuple[str, ...]
     pairs: tuple[tuple[str, str], ...] = ()
     rows: tuple[tuple[str, ...], ...] = ()
+
+
+_BLOCK_FIELDS = frozenset(Block.__dataclass_fields__)
+
+
+class _Sandbox(SandboxedEnvironment):
+    """The sandbox, with the fields of our own `Block`s read directly: they are plain data, and
+    the layouts read them for every paragraph of every letter."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is Block and attribute in _BLOCK_FIELDS:
+            return getattr(obj, attribute)
+        return super().getattr(obj, attribute)
 
 
 @dataclass(frozen=True)
@@ -74,8 +89,8 @@ class Renderer:
             "keep_trailing_newline": False,
             "auto_reload": False,  # a changed template is read at the next start, not checked on every letter
         }
-        self._text = SandboxedEnvironment(autoescape=False, **options)
-        self._html = SandboxedEnvironment(autoescape=True, **options)
+        self._text = _Sandbox(autoescape=False, **options)
+        self._html = _Sandbox(autoescape=True, **options)
 
     def kinds(self) -> list[str]:
         return sorted(p.stem for p in (self.folder / self.locale).glob("*.j2") if not p.name.startswith("_"))
@@ -117,22 +132,23 @@ def one_line(value: str) -> str:
 
 def blocks(body: str) -> list[Block]:
     """Cut a body into paragraphs, lists and key-value tables (see the module's docstring)."""
-    out = []
-    for chunk in re.split(r"\n\s*\n", body.strip()):
-        lines = tuple(line.rstrip() for line in chunk.splitlines() if line.strip())
-        if not lines:
-            continue
-        if all(line.lstrip().startswith("|") for line in lines):
-            rows = tuple(tuple(cell.strip() for cell in line.strip().strip("|").split("|")) for line in lines)
-            out.append(Block("grid", lines, rows=rows))
-        elif all(line.lstrip().startswith(("- ", "· ")) for line in lines):
-            out.append(Block("ul", tuple(line.lstrip()[2:].strip() for line in lines)))
-        elif len(lines) > 1 and all(_PAIR.match(line) for line in lines):
-            pairs = tuple((m.group(1), m.group(2)) for m in (_PAIR.match(line) for line in lines) if m)
-            out.append(Block("table", lines, pairs))
-        else:
-            out.append(Block("p", lines))
-    return out
+    return [block for chunk in _PARAGRAPHS.split(body.strip()) if (block := _block(chunk)) is not None]
+
+
+@lru_cache(maxsize=1024)  # most paragraphs of a kind are the same in every letter
+def _block(chunk: str) -> Block | None:
+    lines = tuple(line.rstrip() for line in chunk.splitlines() if line.strip())
+    if not lines:
+        return None
+    if all(line.lstrip().startswith("|") for line in lines):
+        rows = tuple(tuple(cell.strip() for cell in line.strip().strip("|").split("|")) for line in lines)
+        return Block("grid", lines, rows=rows)
+    if all(line.lstrip().startswith(("- ", "· ")) for line in lines):
+        return Block("ul", tuple(line.lstrip()[2:].strip() for line in lines))
+    if len(lines) > 1 and all(_PAIR.match(line) for line in lines):
+        pairs = tuple((m.group(1), m.group(2)) for m in (_PAIR.match(line) for line in lines) if m)
+        return Block("table", lines, pairs)
+    return Block("p", lines)
 
 
 def check_templates(

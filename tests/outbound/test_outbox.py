@@ -172,7 +172,9 @@ def test_a_crash_while_sending_leaves_the_message_ambiguous(store: Store, clock:
     the server had it, so it is not sent again on its own."""
     row_id = ack(store, clock)
     dispatcher = Dispatcher(store, MemoryTransport(), clock, sender="s@x.org", sender_name="S")
-    assert [r.id for r in dispatcher._take(1, [])[1]] == [row_id]  # committed; then the process is killed
+    assert [r.id for r in dispatcher._loop.run(dispatcher._take(1, []))[1]] == [
+        row_id
+    ]  # committed; then the process is killed
     restarted = Dispatcher(store, MemoryTransport(), clock, sender="s@x.org", sender_name="S")
     assert restarted.recover() == 1
     assert restarted.run() == 0 and state(store, row_id).state == OutboxState.AMBIGUOUS
@@ -223,7 +225,9 @@ def test_a_crash_while_writing_files_writes_them_again(store: Store, clock: Fixe
     interrupted letters back instead of holding them as ambiguous."""
     row_id = ack(store, clock)
     dispatcher = Dispatcher(store, FileTransport(tmp_path / "outbox"), clock, sender="s@x.org", sender_name="S")
-    assert [r.id for r in dispatcher._take(100, [])[1]] == [row_id]  # committed; then the process is killed
+    assert [r.id for r in dispatcher._loop.run(dispatcher._take(100, []))[1]] == [
+        row_id
+    ]  # committed; then the process is killed
     restarted = Dispatcher(store, FileTransport(tmp_path / "outbox"), clock, sender="s@x.org", sender_name="S")
     assert restarted.recover() == 1
     assert restarted.run() == 1 and state(store, row_id).state == OutboxState.SENT
