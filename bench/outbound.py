@@ -272,7 +272,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=5000, help="notices to deliver (default 5000)")
     parser.add_argument("--connections", type=int, default=4, help="SMTP connections for both senders (default 4)")
-    parser.add_argument("--rounds", type=int, default=3, help="throughput rounds of each sender (default 3)")
+    parser.add_argument("--rounds", type=int, default=5, help="throughput rounds of each sender (default 5)")
     parser.add_argument("--latency", type=int, default=200, help="messages for the latency part (0: skip it)")
     args = parser.parse_args()
     ok = throughput(args.n, args.connections, args.rounds) >= 0.7
