@@ -32,7 +32,10 @@ class ThreadRunner:
         self._thread = threading.Thread(target=self._run, args=(work,), name="mailflow-ingest")
 
     def _run(self, work: Work) -> None:
-        self._result = work(self._batch.set)
+        try:
+            self._result = work(self._batch.set)
+        finally:
+            self._batch.set()  # the end wakes a waiting caller too, or it would wait out its timeout
 
     def start(self) -> None:
         self._thread.start()
@@ -40,9 +43,11 @@ class ThreadRunner:
     def running(self) -> bool:
         return self._thread.is_alive()
 
-    def wait_for_batch(self, timeout: float) -> None:
-        self._batch.wait(timeout)
+    def wait_for_batch(self, timeout: float) -> bool:
+        """Wait until a batch is committed or the pass ends; False if `timeout` passed first."""
+        woken = self._batch.wait(timeout)
         self._batch.clear()
+        return woken
 
     def result(self) -> Any:
         self._thread.join()
@@ -87,18 +92,21 @@ class ProcessRunner:
     def running(self) -> bool:
         return not self._done
 
-    def wait_for_batch(self, timeout: float) -> None:
-        self._drain(timeout)
+    def wait_for_batch(self, timeout: float) -> bool:
+        """Wait until a batch is committed or the pass ends; False if `timeout` passed first."""
+        return self._drain(timeout)
 
-    def _drain(self, timeout: float) -> None:
+    def _drain(self, timeout: float) -> bool:
+        heard = False
         try:
             while not self._done and self._receiver.poll(timeout):
                 kind, payload = self._receiver.recv()
                 if kind == "done":
                     self._result, self._done = payload, True
-                timeout = 0
+                heard, timeout = True, 0
         except (EOFError, OSError):
-            self._done = True  # the child is gone; join() says how
+            self._done = heard = True  # the child is gone; join() says how
+        return heard
 
     def result(self) -> Any:
         while not self._done:
