@@ -17,12 +17,14 @@ from mailflow.ingest.source import MailSource
 from mailflow.jobs import Scheduler, job_table
 from mailflow.outbound.dispatch import Dispatcher
 from mailflow.outbound.render import Renderer
+from mailflow.outbound.sender import SenderProcess
 from mailflow.outbound.smtp import SmtpTransport
 from mailflow.outbound.transports import FileTransport, Transport
 from mailflow.parse import ParseLimits
 from mailflow.pipeline import Pipeline
 from mailflow.steps import PipelineSettings
 from mailflow.store import BlobStore, Store
+from mailflow.store.db import make_engine
 from mailflow.workflows import FINISHERS
 from mailflow.workflows.replies import Replies
 
@@ -113,6 +115,16 @@ def make_dispatcher(settings: Settings, store: Store, clock: Clock, transport: T
         per_minute=out.per_minute,
         verp=out.verp,
     )
+
+
+def background_sender(app: App) -> SenderProcess:
+    """The daemon's sender in a process of its own; its store and transport are made in that process."""
+    settings, clock = app.settings, app.clock
+
+    def make() -> Dispatcher:
+        return make_dispatcher(settings, Store(make_engine(settings.database_url)), clock)
+
+    return SenderProcess(make, app.dispatcher.recover)
 
 
 def parse_limits(settings: Settings) -> ParseLimits:

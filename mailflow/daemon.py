@@ -1,5 +1,8 @@
 """The loop: ingest every source, run the pipeline, wait for mail; run_once() is one pass.
 
+Letters leave through the daemon's sender: inline at the end of each pass, or (`mailflow
+run`) from a process of its own, woken after every commit that may have queued one.
+
 A stop (SIGTERM, SIGINT) is a request: the message in hand is finished and committed, then
 the loop returns. A source that fails is retried with exponential backoff while the others
 go on; its error is kept for `mailflow status`.
@@ -22,6 +25,7 @@ from mailflow.errors import SourceDropped, SourceError
 from mailflow.ingest.archiver import Archiver, PassReport
 from mailflow.ingest.runner import ProcessRunner, ThreadRunner
 from mailflow.ingest.source import MailSource
+from mailflow.outbound.sender import InlineSender, Sender
 from mailflow.store import FolderState
 
 log = logging.getLogger("mailflow.daemon")
@@ -37,13 +41,18 @@ class RunReport:
 
 
 class Daemon:
-    def __init__(self, app: App, *, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, app: App, *, sleep: Callable[[float], None] = time.sleep, sender: Sender | None = None) -> None:
         self.app = app
+        self.sender = sender or InlineSender(app.dispatcher)
         self._sleep = sleep
         self._stop = False
         self._failures: dict[str, int] = {}
         # Mail a stopped process was handing over may or may not have left: never resend it on our own.
         app.dispatcher.recover()
+
+    def close(self) -> None:
+        """Stop the sender (a background one finishes the letters in hand)."""
+        self.sender.close()
 
     # -- stopping ------------------------------------------------------------------------
 
@@ -63,8 +72,11 @@ class Daemon:
 
     # -- one pass ------------------------------------------------------------------------
 
-    def run_once(self, progress: Callable[[], None] | None = None, *, backlog: bool = False) -> RunReport:
-        """Ingest every source and run the pipeline over everything archived.
+    def run_once(
+        self, progress: Callable[[], None] | None = None, *, backlog: bool = False, settle: bool = True
+    ) -> RunReport:
+        """Ingest every source, run the pipeline over everything archived, run the jobs due, and
+        (with `settle`) send every letter due before returning.
 
         Ingest runs beside the pipeline, which takes each batch as soon as it is committed.
         With `backlog` (a one-off pass, the first pass of the daemon) ingest runs in a
@@ -73,6 +85,7 @@ class Daemon:
         """
         report = RunReport()
         started = time.perf_counter()
+        self.sender.start()
         runner: ThreadRunner | ProcessRunner
         if backlog and self.app.sources:
             runner = ProcessRunner(self._ingest_all, self._detach_sources)
@@ -82,7 +95,7 @@ class Daemon:
         try:
             while True:
                 finished = not runner.running()
-                done = self.app.pipeline.run_pending(self.stopping, progress)
+                done = self.app.pipeline.run_pending(self.stopping, progress, committed=self.sender.wake)
                 report.processed += done
                 if self._stop or (finished and not done):
                     break
@@ -100,7 +113,9 @@ class Daemon:
         report.pipeline_seconds = time.perf_counter() - started
         if not self._stop:
             self._run_jobs()
-        report.sent = self.app.dispatcher.run(self.stopping)
+            self.sender.wake()
+        if settle:
+            report.sent = self.sender.settle(self.stopping)
         return report
 
     def _run_jobs(self) -> None:
@@ -165,7 +180,8 @@ class Daemon:
         first = True
         while not self._stop:
             # The first pass may face a backlog (a day of downtime): give it a process.
-            report = self.run_once(backlog=first)
+            # A background sender sends on its own; the pass does not wait for it.
+            report = self.run_once(backlog=first, settle=not self.sender.background)
             first = False
             if self._stop:
                 break
@@ -190,7 +206,7 @@ class Daemon:
             return
         intervals = [s.poll_interval for s in self.app.settings.sources]
         # Wake for the next scheduled job or letter retry, if that comes before the next poll.
-        for soon in (self.app.scheduler.seconds_to_next(), self.app.dispatcher.seconds_to_next()):
+        for soon in (self.app.scheduler.seconds_to_next(), self.sender.seconds_to_next()):
             if soon is not None:
                 intervals.append(max(1.0, soon))
         source = self.app.sources[0][0]

@@ -50,9 +50,14 @@ class Pipeline:
         self.batch_size = batch_size
 
     def run_pending(
-        self, should_stop: Callable[[], bool] = lambda: False, progress: Callable[[], None] | None = None
+        self,
+        should_stop: Callable[[], bool] = lambda: False,
+        progress: Callable[[], None] | None = None,
+        *,
+        committed: Callable[[], None] | None = None,
     ) -> int:
-        """Process archived messages oldest first until none is left (or a stop is asked)."""
+        """Process archived messages oldest first until none is left (or a stop is asked);
+        `committed` is called after each batch is committed (its answers are queued then)."""
         done = 0
         roster: Roster | None = None
         while not should_stop():
@@ -63,6 +68,8 @@ class Pipeline:
                 with self.store.session() as session:
                     roster = Roster(session)
             done += self._run_batch(rows, roster, should_stop, progress)
+            if committed is not None:
+                committed()
         return done
 
     def _claim(self) -> list[InboundMessage]:

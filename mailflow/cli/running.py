@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlmodel import col, select
 
-from mailflow.app import pipeline_settings
+from mailflow.app import background_sender, pipeline_settings
 from mailflow.classify import Facts, classify, load_rules
 from mailflow.config import Settings
 from mailflow.daemon import Daemon
@@ -55,14 +55,18 @@ def run(
         # Everything made so far (modules, table metadata, rules) lives as long as the
         # process: keep the collector from walking it again and again.
         gc.freeze()
-        daemon = Daemon(application)
+        # Letters leave from a process of their own while the pipeline works (outbound/sender.py).
+        daemon = Daemon(application, sender=background_sender(application))
         daemon.install_signal_handlers()
-        if not once:
-            daemon.run_forever()
-            return
-        show = progress if progress is not None else err.is_terminal
-        with _progress(show) as bar:
-            report = daemon.run_once(progress=bar, backlog=True)
+        try:
+            if not once:
+                daemon.run_forever()
+                return
+            show = progress if progress is not None else err.is_terminal
+            with _progress(show) as bar:
+                report = daemon.run_once(progress=bar, backlog=True)
+        finally:
+            daemon.close()
         ing = report.ingest
         out.print(
             f"archived {ing.archived}, skipped {ing.skipped}, duplicates {ing.duplicates} in {ing.seconds:.1f} s; "

@@ -8,7 +8,6 @@ end, gets the pass's report.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import multiprocessing
 import os
@@ -18,11 +17,12 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
+from mailflow.children import die_with_parent
+
 log = logging.getLogger("mailflow.ingest")
 
 # work(on_batch) -> whatever the pass reports; it must be picklable for the process runner.
 Work = Callable[[Callable[[], None]], Any]
-PR_SET_PDEATHSIG = 1
 
 
 class ThreadRunner:
@@ -74,7 +74,7 @@ class ProcessRunner:
     def _child(work: Work, before_work: Callable[[], None], sender: Connection) -> None:
         code = 0
         try:
-            _die_with_parent()
+            die_with_parent()
             before_work()
             result = work(lambda: sender.send(("batch", None)))
             sender.send(("done", result))
@@ -119,13 +119,3 @@ class ProcessRunner:
     def terminate(self) -> None:
         if self._process.is_alive() and self._process.pid:
             os.kill(self._process.pid, signal.SIGTERM)
-
-
-def _die_with_parent() -> None:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: the parent's exit ends the pass anyway
-        pass
-    if os.getppid() == 1:  # the parent died before the line above
-        os._exit(1)

@@ -7,6 +7,7 @@ Queueing twice under one key returns the row already there, so a workflow that r
 from __future__ import annotations
 
 import base64
+import functools
 import re
 import secrets
 from collections.abc import Sequence
@@ -166,7 +167,7 @@ def build_message(row: Sendable, *, sender: str, sender_name: str) -> bytes:
             f'Content-Type: text/{subtype}; charset="utf-8"',
             "Content-Transfer-Encoding: base64",
             "",
-            base64.encodebytes(body.encode("utf-8")).decode("ascii").replace("\n", "\r\n").rstrip("\r\n"),
+            _base64_lines(body.encode("utf-8")),
         ]
     lines += ["", f"--{boundary}--", ""]
     return "\r\n".join(lines).encode("ascii")
@@ -175,12 +176,20 @@ def build_message(row: Sendable, *, sender: str, sender_name: str) -> bytes:
 _WORD_BYTES = 39  # 52 characters of base64, 64 with =?utf-8?b?…?=, 75 after "Subject: "
 
 
+@functools.lru_cache(maxsize=8)
 def _mailbox(name: str, address: str) -> str:
+    """The From header's value: the same for every letter of a sender, so made once."""
     if not name:
         return address
     phrase = _encoded(name) if not name.isascii() else f'"{name}"'
     separator = " " if len(phrase.rsplit("\n", 1)[-1]) + len(address) < 68 else "\r\n "
     return f"{phrase}{separator}<{address}>"
+
+
+def _base64_lines(data: bytes) -> str:
+    """`data` in base64, 76 characters a line, CRLF between lines (RFC 2045 6.8)."""
+    text = base64.b64encode(data).decode("ascii")
+    return "\r\n".join([text[i : i + 76] for i in range(0, len(text), 76)])
 
 
 def _encoded(value: str) -> str:
@@ -192,15 +201,13 @@ def _encoded(value: str) -> str:
     """
     if value.isascii():
         return value
+    data = value.encode("utf-8")
     words: list[str] = []
-    chunk: list[str] = []
-    size = 0
-    for char in value:
-        width = len(char.encode("utf-8"))
-        if size + width > _WORD_BYTES:
-            words.append("".join(chunk))
-            chunk, size = [], 0
-        chunk.append(char)
-        size += width
-    words.append("".join(chunk))
-    return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(w.encode('utf-8')).decode('ascii')}?=" for w in words)
+    start = 0
+    while start < len(data):
+        end = min(start + _WORD_BYTES, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # not inside a character's bytes
+            end -= 1
+        words.append(f"=?utf-8?b?{base64.b64encode(data[start:end]).decode('ascii')}?=")
+        start = end
+    return "\r\n ".join(words)

@@ -75,11 +75,13 @@ class Setup:
         app.close()
 
     def daemon(self) -> subprocess.Popen[bytes]:
+        """`mailflow run` in a process group of its own, which its sender process joins."""
         return subprocess.Popen(
             [sys.executable, "-m", "mailflow", "run", "--config", str(self.config)],
             env=self.env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            start_new_session=True,
         )
 
     def cli(self, *args: str) -> str:
@@ -206,11 +208,12 @@ def test_a_sender_killed_at_any_step_never_sends_twice_and_loses_nothing(
     setup.append(2)
     recorder.kill_at = None if step == "after" else step
     daemon = setup.daemon()
-    recorder.victim = daemon.pid
+    # The daemon's group: the daemon and its sender die at the same instant.
+    recorder.victim = lambda: os.killpg(daemon.pid, signal.SIGKILL)
     try:
         if step == "after":  # killed when both letters are recorded as sent
             wait_until(lambda: [r["state"] for r in setup.rows()] == ["sent", "sent"], daemon)
-            daemon.send_signal(signal.SIGKILL)
+            os.killpg(daemon.pid, signal.SIGKILL)
         assert daemon.wait(timeout=60) == -signal.SIGKILL
     finally:
         if daemon.poll() is None:
@@ -260,3 +263,47 @@ def _folder_seen(db: Path) -> bool:
 def _outbox_text(db: Path, row_id: int) -> str:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
         return str(conn.execute("SELECT text FROM outbox WHERE id = ?", (row_id,)).fetchone()[0])
+
+
+@pytest.mark.slow
+def test_a_daemon_killed_alone_takes_its_sender_with_it(tmp_path: Path, imap_server: Any, smtp_server: Any) -> None:
+    """GIVEN `mailflow run`, which sends from a process of its own, WHEN only the daemon's own
+    process is killed with SIGKILL, THEN every process it forked dies with it (none is left to
+    send beside the next daemon), and the next start answers what came meanwhile, once."""
+    recorder, port = smtp_server
+    setup = Setup(tmp_path, imap_server, port)
+    setup.append(1)
+    daemon = setup.daemon()
+    try:
+        wait_until(lambda: [r["state"] for r in setup.rows()] == ["sent"], daemon)
+        children = _children(daemon.pid)
+        assert children, "the daemon sends from a process of its own"
+        daemon.send_signal(signal.SIGKILL)
+        assert daemon.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+    wait_until(lambda: not any(_running(pid) for pid in children))
+
+    setup.append(2)
+    setup.cli("run", "--once")
+    assert [r["state"] for r in setup.rows()] == ["sent", "sent"]
+    copies = [m["Message-ID"] for m in received(recorder)]
+    assert len(copies) == 2 == len(set(copies))
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a dead child not yet reaped by whoever adopted it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"

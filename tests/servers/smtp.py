@@ -1,6 +1,7 @@
 """A real SMTP server on 127.0.0.1 for the tests and benchmarks: aiosmtpd with a few scripted faults.
 
-`kill_at` makes the server SIGKILL the sending process (`victim`) at one step of a delivery,
+`kill_at` makes the server call `victim` (which SIGKILLs the sender: the daemon's process group,
+as `systemctl kill -s KILL` would, or a sender process alone) at one step of a delivery,
 to prove what survives a crash at each: "mail" (at MAIL FROM: nothing sent yet), "data" (at
 DATA: before the message), "dot" (the server has the whole message and has not answered),
 "reply" (the first letter of a batch was answered 250, the second is at its final dot: the
@@ -8,16 +9,17 @@ sender has not recorded the first yet).
 
 Scripted faults are what a real server does on a bad day: a 4xx or 5xx to the final dot, a
 dropped connection at DATA (before the message went) or right after the final dot (the server
-has the message but the client never hears). `Recorder.peak` is the most connections open at
+has the message but the client never hears). `stall_at` ("mail" or "dot") makes the server go
+silent at that step, for the sender's timeouts. `Recorder.peak` is the most connections open at
 once, so a test can see the sender's concurrency from the server's side.
 """
 
 from __future__ import annotations
 
-import os
-import signal
+import asyncio
 import socket
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -41,20 +43,26 @@ class Recorder:
         self.peak = 0
         self.arrived = threading.Condition()
         self.kill_at: str | None = None
-        self.victim: int | None = None
+        self.victim: Callable[[], None] | None = None
+        self.stall_at: str | None = None
         self._answered = 0
 
     def kill(self, step: str) -> bool:
         if self.kill_at != step or self.victim is None:
             return False
-        os.kill(self.victim, signal.SIGKILL)
+        self.victim()
         self.kill_at = None
         return True
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         self.kill("mail")
+        await self.stall("mail")
         envelope.mail_from = address
         return "250 OK"
+
+    async def stall(self, step: str) -> None:
+        if self.stall_at == step:
+            await asyncio.Event().wait()  # silent until the server stops
 
     def connected(self, change: int) -> None:
         self.open += change
@@ -77,6 +85,7 @@ class Recorder:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await self.stall("dot")
         if self.kill_at == "dot":
             self.keep(envelope.content)
             self.kill("dot")

@@ -1,0 +1,260 @@
+"""Where the dispatcher runs: inline, after each pass of the daemon, or in a process of its own.
+
+`mailflow run` sends from a forked process (SenderProcess), so that letters leave while the
+pipeline is still working through a backlog, a slow or throttling SMTP server never holds up
+the mail coming in, and the SMTP connections never wait for the parser to give up the
+interpreter lock. The daemon wakes the sender after every commit that may have queued letters;
+the sender wakes itself for the next retry. The two share nothing but the database: the outbox
+is the queue, so a sender that dies, alone or with the daemon, leaves rows the next one
+resumes from (what a killed sender was handing over is ambiguous, see `dispatch`). Tests and
+the demo send inline (InlineSender), on the caller's clock and transport.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import select
+import signal
+from collections.abc import Callable
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from types import FrameType
+from typing import Protocol
+
+from mailflow.children import die_with_parent
+from mailflow.outbound.dispatch import Dispatcher
+
+log = logging.getLogger("mailflow.send")
+
+# What the daemon writes to the sender's pipe: one byte each.
+_WAKE, _SETTLE, _QUIT = b"w", b"s", b"q"
+
+
+class Sender(Protocol):
+    background: bool  # sends on its own, between the daemon's passes
+
+    def start(self) -> None: ...
+
+    def wake(self) -> None:
+        """Letters may have been queued: get them on their way."""
+
+    def settle(self, should_stop: Callable[[], bool]) -> int:
+        """Send everything due now; return how many letters were sent since the last settle."""
+        ...
+
+    def seconds_to_next(self) -> float | None:
+        """How soon the daemon must wake for a retry (None: nothing waits, or the sender keeps its own time)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class InlineSender:
+    """The dispatcher in the daemon's own process: letters leave when the pass settles."""
+
+    background = False
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+
+    def start(self) -> None:
+        pass
+
+    def wake(self) -> None:
+        pass
+
+    def settle(self, should_stop: Callable[[], bool]) -> int:
+        return self.dispatcher.run(should_stop)
+
+    def seconds_to_next(self) -> float | None:
+        return self.dispatcher.seconds_to_next()
+
+    def close(self) -> None:
+        pass
+
+
+class SenderProcess:
+    """A forked process that runs a dispatcher whenever it is woken, and for each retry when due.
+
+    `make_dispatcher` runs in the child: the dispatcher's database connections, SMTP
+    connections and event loop are made there, never shared across the fork. `recover` runs
+    in the daemon when a sender has died, before another starts: what the dead one was
+    handing over becomes ambiguous, and is not sent again on our own.
+    """
+
+    background = True
+
+    def __init__(self, make_dispatcher: Callable[[], Dispatcher], recover: Callable[[], int]) -> None:
+        self._make = make_dispatcher
+        self._recover = recover
+        self._process: BaseProcess | None = None
+        self._pipe = -1  # the writing end of the pipe the sender reads its wakes from
+        self._replies: Connection | None = None  # the sender's answers to settle
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def start(self) -> None:
+        if self._process is not None:
+            return
+        context = multiprocessing.get_context("fork")
+        wake_r, wake_w = os.pipe()
+        # A wake never blocks the daemon: when the pipe is full, the sender has wakes enough to read.
+        os.set_blocking(wake_w, False)
+        replies, reply_w = context.Pipe(duplex=False)
+        process = context.Process(target=_serve, args=(self._make, wake_r, reply_w), name="mailflow-send")
+        process.start()
+        os.close(wake_r)
+        reply_w.close()
+        self._process, self._pipe, self._replies = process, wake_w, replies
+        log.info("sender started", extra={"pid": process.pid})
+
+    def wake(self) -> None:
+        self._restart_if_dead()
+        self._write(_WAKE)
+
+    def settle(self, should_stop: Callable[[], bool]) -> int:
+        # A sender that dies meanwhile is replaced and asked again: what is due must still go.
+        for _ in range(3):
+            if not should_stop():  # a daemon that is stopping starts no new sender
+                self._restart_if_dead()
+            sent = self._ask_to_settle(should_stop)
+            if sent is not None:
+                return sent
+            if should_stop():
+                return 0
+        log.error("the sender kept stopping; what is due goes out on the next pass")
+        return 0
+
+    def _ask_to_settle(self, should_stop: Callable[[], bool]) -> int | None:
+        """The sender's answer (a stopped sender's last word is one too), or None if it died first."""
+        if self._process is None or self._replies is None:
+            return None
+        self._write(_SETTLE)
+        asked_to_stop = False
+        while True:
+            ready = wait([self._replies, self._process.sentinel], timeout=0.5)
+            if self._replies in ready:
+                try:
+                    return int(self._replies.recv())
+                except EOFError:
+                    pass
+            if ready:  # the sender is gone: wait until it is reaped, so that is_alive() says so
+                self._process.join()
+                return None
+            if should_stop() and not asked_to_stop:
+                # The sender finishes the letters in hand and answers with what it sent.
+                os.kill(self._process.pid or 0, signal.SIGTERM)
+                asked_to_stop = True
+
+    def seconds_to_next(self) -> float | None:
+        return None
+
+    def close(self) -> None:
+        """Stop the sender: it finishes the letters in hand (a stop, not a kill), then exits."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.is_alive():
+            os.kill(process.pid or 0, signal.SIGTERM)
+        self._write(_QUIT, process)
+        process.join()
+        self._close_pipes()
+
+    def _restart_if_dead(self) -> None:
+        if self._process is None:
+            self.start()
+            return
+        if self._process.is_alive():
+            return
+        log.error("the sender stopped (exit code %s); starting another", self._process.exitcode)
+        self._process.join()
+        self._process = None
+        self._close_pipes()
+        self._recover()
+        self.start()
+
+    def _write(self, command: bytes, process: BaseProcess | None = None) -> None:
+        process = process or self._process
+        while True:
+            try:
+                os.write(self._pipe, command)
+                return
+            except BlockingIOError:
+                if command == _WAKE:
+                    return
+                # A settle or a quit must arrive: wait until the sender reads (or dies).
+                select.select([process.sentinel] if process else [], [self._pipe], [], 1.0)
+            except BrokenPipeError:
+                return  # the sender is gone; the next wake or settle starts another
+
+    def _close_pipes(self) -> None:
+        if self._pipe >= 0:
+            os.close(self._pipe)
+            self._pipe = -1
+        if self._replies is not None:
+            self._replies.close()
+            self._replies = None
+
+
+def _serve(make_dispatcher: Callable[[], Dispatcher], wake: int, replies: Connection) -> None:
+    """The sender process: send what is due, wait for a wake or the next retry, again; until stopped.
+
+    It leaves with os._exit, so that no finaliser of the daemon's objects (a database
+    connection, an IMAP session) that came with the fork runs here.
+    """
+    code = 0
+    try:
+        die_with_parent()
+        stop = _StopOnSignal()
+        dispatcher = make_dispatcher()
+        try:
+            sent = 0
+            while not stop():
+                sent += dispatcher.run(stop)
+                commands = stop.wait(wake, dispatcher.seconds_to_next())
+                if _QUIT in commands or commands == b"EOF":
+                    break
+                if _SETTLE in commands:
+                    # Asked after the daemon's last commit: this run sees every letter it queued.
+                    replies.send(sent + dispatcher.run(stop))
+                    sent = 0
+            replies.send(sent)  # the last word: what was sent since the last settle
+        finally:
+            dispatcher.close()
+    except BaseException:  # noqa: BLE001 - report, then leave without running finalisers
+        log.exception("the sender failed")
+        code = 1
+    finally:
+        replies.close()
+        os._exit(code)
+
+
+class _StopOnSignal:
+    """SIGTERM or SIGINT asks the sender to stop; a wait in progress ends at once (a wakeup fd)."""
+
+    def __init__(self) -> None:
+        self._stop = False
+        self._signals, writer = os.pipe()
+        os.set_blocking(writer, False)
+        signal.set_wakeup_fd(writer)
+        signal.signal(signal.SIGTERM, self._handler)
+        signal.signal(signal.SIGINT, self._handler)
+
+    def _handler(self, _signum: int, _frame: FrameType | None) -> None:
+        self._stop = True
+
+    def __call__(self) -> bool:
+        return self._stop
+
+    def wait(self, wake: int, timeout: float | None) -> bytes:
+        """The commands that arrive within `timeout` (b"EOF" when the daemon closed the pipe)."""
+        if self._stop:
+            return b""
+        readable, _, _ = select.select([wake, self._signals], [], [], timeout)
+        if wake not in readable:
+            return b""
+        return os.read(wake, 65536) or b"EOF"

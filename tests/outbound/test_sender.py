@@ -1,0 +1,165 @@
+"""The sender process of `mailflow run`, against a real aiosmtpd on 127.0.0.1: it delivers as soon
+as it is woken, a settle returns when everything queued before it has left, and a sender that
+dies is replaced without sending what it was handing over a second time."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from servers.smtp import Recorder
+
+from mailflow.clock import SystemClock
+from mailflow.outbound.dispatch import Dispatcher
+from mailflow.outbound.outbox import Draft, queue_once
+from mailflow.outbound.render import Rendered
+from mailflow.outbound.sender import InlineSender, SenderProcess
+from mailflow.outbound.smtp import SmtpTransport
+from mailflow.store import Outbox, OutboxState, Store
+from mailflow.store.db import make_engine
+from sqlmodel import col, select
+
+SENDER = "mishuchu@chamber.example.org"
+
+
+class Home:
+    """A store on disk and a sender process whose dispatcher (made in the child) uses it."""
+
+    def __init__(self, tmp: Path, port: int, *, timeout: float = 5) -> None:
+        self.url = f"sqlite:///{tmp / 'send.db'}"
+        self.store = Store.open(self.url)
+        self.clock = SystemClock()
+        self.port, self.timeout = port, timeout
+        self.queued = 0
+        # The daemon's own dispatcher, for what the daemon does itself: recover after a death.
+        self.local = self.dispatcher(self.store)
+        self.sender = SenderProcess(lambda: self.dispatcher(Store(make_engine(self.url))), self.local.recover)
+
+    def dispatcher(self, store: Store) -> Dispatcher:
+        transport = SmtpTransport(
+            "127.0.0.1", self.port, security="none", timeout=self.timeout, data_timeout=self.timeout
+        )
+        return Dispatcher(store, transport, self.clock, sender=SENDER, sender_name="商会秘书处")
+
+    def queue(self, count: int) -> None:
+        """`count` letters in one commit, as a workflow queues them."""
+        rendered = Rendered("【会议通知】2026年度联络员会议", "王芳：\n\n您好！\n", "<p>王芳：</p>")
+        with self.store.session() as session:
+            drafts = [
+                Draft(key=f"notice:{i}", kind="notice", recipients=[f"liaison{i}@unit.example.cn"], rendered=rendered)
+                for i in range(self.queued, self.queued + count)
+            ]
+            queue_once(session, *drafts, now=self.clock.now(), message_id_domain="mailflow.test")
+        self.queued += count
+
+    def rows(self) -> list[Outbox]:
+        with self.store.session() as session:
+            return list(session.exec(select(Outbox).order_by(col(Outbox.id))))
+
+    def states(self) -> list[str]:
+        return [row.state for row in self.rows()]
+
+    def close(self) -> None:
+        self.sender.close()
+        self.local.close()
+        self.store.close()
+
+
+@pytest.fixture
+def home(tmp_path: Path, smtp_server: tuple[Recorder, int]) -> Iterator[Home]:
+    made = Home(tmp_path, smtp_server[1])
+    yield made
+    made.close()
+
+
+def test_a_woken_sender_delivers_without_being_asked_to_settle(home: Home, smtp_server: tuple[Recorder, int]) -> None:
+    """GIVEN a running sender process, WHEN letters are queued and it is woken, THEN they reach the
+    SMTP server on its own initiative; a settle then counts them, once."""
+    recorder, _ = smtp_server
+    home.sender.start()
+    home.queue(3)
+    home.sender.wake()
+    assert recorder.wait_for(3, 30), "the sender delivered on a wake alone"
+    assert home.sender.settle(lambda: False) == 3
+    assert home.sender.settle(lambda: False) == 0
+    assert home.states() == [OutboxState.SENT] * 3
+
+
+def test_a_settle_returns_when_everything_queued_before_it_has_left(
+    home: Home, smtp_server: tuple[Recorder, int]
+) -> None:
+    """GIVEN letters queued in several commits and no wake, WHEN the daemon settles (the end of
+    `run --once`), THEN it returns only once every one of them is at the server and recorded."""
+    recorder, _ = smtp_server
+    home.sender.start()
+    for _ in range(3):
+        home.queue(10)
+    assert home.sender.settle(lambda: False) == 30
+    assert len(recorder.received) == 30
+    assert home.states() == [OutboxState.SENT] * 30
+
+
+def test_a_sender_killed_at_the_final_dot_is_replaced_and_never_resends_that_letter(
+    home: Home, smtp_server: tuple[Recorder, int]
+) -> None:
+    """GIVEN a sender process killed (SIGKILL) while the server holds a letter it has not yet
+    answered, WHEN the daemon next wakes its sender, THEN another sender starts, the letter in
+    hand is ambiguous and left alone (it did arrive), and new letters go out as before."""
+    recorder, _ = smtp_server
+    home.sender.start()
+    first = home.sender.pid
+    assert first is not None
+    recorder.kill_at, recorder.victim = "dot", lambda: os.kill(first, signal.SIGKILL)
+    home.queue(1)
+    home.sender.wake()
+    assert recorder.wait_for(1, 30)
+
+    home.queue(1)
+    assert home.sender.settle(lambda: False) == 1
+    assert home.sender.pid not in (None, first), "a new sender took over"
+    assert home.states() == [OutboxState.AMBIGUOUS, OutboxState.SENT]
+    assert len(recorder.received) == 2, "the ambiguous letter was not sent again"
+
+
+@pytest.mark.parametrize("silent_at", ["mail", "dot"])
+def test_a_stopped_daemon_stops_its_sender_which_gives_up_on_a_silent_server(
+    tmp_path: Path, smtp_server: tuple[Recorder, int], silent_at: str
+) -> None:
+    """GIVEN a server that goes silent at MAIL FROM (or after the final dot), WHEN the daemon is
+    asked to stop while it waits for the settle, THEN the sender is told to stop, gives up on
+    the letter in hand after its timeout (to retry later; or ambiguous, as the server may have
+    it after the dot), and the settle returns."""
+    recorder, port = smtp_server
+    recorder.stall_at = silent_at
+    home = Home(tmp_path, port, timeout=0.5)
+    try:
+        home.sender.start()
+        home.queue(1)
+        asked: list[bool] = []
+
+        def stop_soon() -> bool:
+            asked.append(True)
+            return len(asked) > 1  # the daemon's stop arrives while the settle waits
+
+        assert home.sender.settle(stop_soon) == 0
+        [row] = home.rows()
+        if silent_at == "mail":
+            assert (row.state, row.last_error) == (OutboxState.RETRY, "no reply from the server within 0.5 s")
+        else:
+            assert (row.state, row.last_error) == (OutboxState.AMBIGUOUS, "no reply after the final dot within 0.5 s")
+    finally:
+        home.close()
+
+
+def test_the_inline_sender_sends_when_the_pass_settles(home: Home, smtp_server: tuple[Recorder, int]) -> None:
+    """GIVEN the inline sender (tests, the demo), WHEN woken, THEN nothing leaves until the settle."""
+    recorder, _ = smtp_server
+    inline = InlineSender(home.local)
+    home.queue(2)
+    inline.wake()
+    assert recorder.received == []
+    assert inline.settle(lambda: False) == 2
+    assert len(recorder.received) == 2
