@@ -19,14 +19,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, get_type_hints
 
 from sqlalchemy import Connection, bindparam, func, update
 from sqlmodel import col, select
 
 from mailflow.clock import Clock
 from mailflow.errors import AmbiguousDelivery, DeliveryError, PermanentDelivery
-from mailflow.outbound.outbox import OUTBOX_TABLE, build_message, verp_address
+from mailflow.outbound.outbox import OUTBOX_TABLE, Sendable, build_message, verp_address
 from mailflow.outbound.transports import Letter, Transport
 from mailflow.store import Outbox, OutboxState, Store
 
@@ -48,7 +48,9 @@ _CLAIM = (
     update(_T)
     .where(_T.c.id.in_(_DUE.scalar_subquery()))
     .values(state=OutboxState.SENDING, attempts=_T.c.attempts + 1)
-    .returning(*_T.c)
+    # What a letter is built from (outbox.Sendable) and what its outcome is worked out from: not
+    # every column, since each datetime read back from SQLite is parsed from text.
+    .returning(*(_T.c[name] for name in (*get_type_hints(Sendable), "attempts", "next_attempt_at")))
 )
 _RECORD_SENT = (
     update(_T)

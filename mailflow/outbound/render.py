@@ -4,9 +4,10 @@ Each message kind is written once, in `templates/<locale>/<kind>.j2`, as a `subj
 a `body` block of plain text: paragraphs separated by blank lines, "- " for list items, and
 "名称：值" (or "name: value") lines for a two-column table, and "| a | b |" lines for a table
 whose first row is the heading. The text part is that body in the
-text layout; the HTML part is the same body cut into those blocks and set, escaped, in the
-HTML layout. So the secretariat edits one text per kind, and the two parts can never say
-different things. Templates run in a sandbox, undefined names are errors, and a subject is
+text layout; the HTML part is the same body cut into those blocks, each drawn, escaped, by
+`_block.html.j2` and set in the HTML layout. So the secretariat edits one text per kind, and the
+two parts can never say different things. Most blocks are the same in every letter of a kind,
+so each distinct block is drawn once and kept. Templates run in a sandbox, undefined names are errors, and a subject is
 always one line, whatever the data holds.
 """
 
@@ -22,10 +23,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateSyntaxError
+from markupsafe import Markup
 from jinja2.sandbox import SandboxedEnvironment
 
 LAYOUT_TEXT = "_layout.txt.j2"
 LAYOUT_HTML = "_layout.html.j2"
+BLOCK_HTML = "_block.html.j2"
 SAMPLE_DATE = "2026-11-24"
 _BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*){2,}")
 _PARAGRAPHS = re.compile(r"\n\s*\n")
@@ -91,6 +94,7 @@ class Renderer:
         }
         self._text = _Sandbox(autoescape=False, **options)
         self._html = _Sandbox(autoescape=True, **options)
+        self._drawn: dict[Block, Markup] = {}  # each distinct block in HTML, drawn once
 
     def kinds(self) -> list[str]:
         return sorted(p.stem for p in (self.folder / self.locale).glob("*.j2") if not p.name.startswith("_"))
@@ -110,8 +114,18 @@ class Renderer:
             self._text.handle_exception()
         page = {"subject": subject, "chamber": self.chamber, "sent_on": sent_on}
         text = self._text.get_template(LAYOUT_TEXT).render(body=body, **page)
-        html = self._html.get_template(LAYOUT_HTML).render(blocks=blocks(body), **page)
+        drawn = [self._draw(block) for block in blocks(body)]
+        html = self._html.get_template(LAYOUT_HTML).render(blocks=drawn, **page)
         return Rendered(subject, text.strip("\n") + "\n", html)
+
+    def _draw(self, block: Block) -> Markup:
+        drawn = self._drawn.get(block)
+        if drawn is None:
+            if len(self._drawn) >= 4096:  # the data's own paragraphs differ in every letter
+                self._drawn.clear()
+            drawn = Markup(self._html.get_template(BLOCK_HTML).render(block=block).strip("\n"))
+            self._drawn[block] = drawn
+        return drawn
 
 
 def local_date(when: datetime, zone: ZoneInfo, locale: str) -> str:
@@ -162,7 +176,7 @@ def check_templates(
             problems.append(TemplateProblem(str(base), None, "template folder not found"))
             continue
         renderer = Renderer(folder, locale, chamber)
-        for layout in (LAYOUT_TEXT, LAYOUT_HTML):
+        for layout in (LAYOUT_TEXT, LAYOUT_HTML, BLOCK_HTML):
             if not (base / layout).exists():
                 problems.append(TemplateProblem(str(base / layout), None, "layout missing"))
         for kind in renderer.kinds():
