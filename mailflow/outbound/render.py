@@ -194,7 +194,7 @@ def check_templates(
                 problems.append(TemplateProblem(name, line, _describe(exc)))
         for kind in sorted(set(samples) - set(renderer.kinds())):
             problems.append(TemplateProblem(str(base / f"{kind}.j2"), None, "template missing"))
-    return problems
+    return list(dict.fromkeys(problems))  # a shared template's mistake shows in every kind: once is enough
 
 
 def _template_frame(exc: BaseException, default: Path) -> tuple[str, int | None]:

@@ -86,6 +86,18 @@ def test_an_undefined_name_is_reported_with_template_and_line(editable: Path) ->
     assert "'nmae' is undefined" in problem.message
 
 
+def test_an_error_in_the_block_template_names_it_and_its_line(editable: Path) -> None:
+    """GIVEN a mistake in _block.html.j2 (which draws every paragraph of every letter), WHEN the
+    templates are checked, THEN each problem names that file and line, not the kind rendered."""
+    path = editable / "zh-CN" / "_block.html.j2"
+    path.write_text(path.read_text(encoding="utf-8").replace("block.lines", "block.lnies"), encoding="utf-8")
+    (problem,) = check_templates(editable, ["zh-CN"], CHAMBER, SAMPLES)  # once, not once per kind
+    assert problem.template.endswith("zh-CN/_block.html.j2") and problem.line == 15
+    assert "has no attribute 'lnies'" in problem.message
+    (editable / "en" / "_block.html.j2").unlink()
+    assert any(p.message == "layout missing" for p in check_templates(editable, ["en"], CHAMBER, SAMPLES))
+
+
 def test_a_syntax_error_is_reported_with_template_and_line(editable: Path) -> None:
     path = editable / "en" / "unknown_sender.j2"
     path.write_text(path.read_text(encoding="utf-8").replace("{{ email }}", "{{ email }"), encoding="utf-8")
