@@ -12,6 +12,7 @@ the demo send inline (InlineSender), on the caller's clock and transport.
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -209,6 +210,9 @@ def _serve(make_dispatcher: Callable[[], Dispatcher], wake: int, replies: Connec
     code = 0
     try:
         die_with_parent()
+        # Everything that came with the fork lives as long as this process: keep the collector
+        # from walking it again and again (the daemon's own modules, tables, templates).
+        gc.freeze()
         stop = _StopOnSignal()
         dispatcher = make_dispatcher()
         try:
