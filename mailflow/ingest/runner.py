@@ -17,7 +17,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from mailflow.children import die_with_parent
+from mailflow.children import live_and_leave
 
 log = logging.getLogger("mailflow.ingest")
 
@@ -57,9 +57,8 @@ class ThreadRunner:
 class ProcessRunner:
     """Forks; the child runs `work` and sends "batch" after each commit and the report at the end.
 
-    The child dies with its parent (PR_SET_PDEATHSIG), so a killed daemon leaves no orphan
-    fetching mail; it leaves with os._exit, so that no finaliser of the parent's objects
-    (a database connection, an IMAP session) runs twice.
+    The child dies with its parent, so a killed daemon leaves no orphan fetching mail, and
+    runs no finaliser of the parent's objects (see children.live_and_leave).
     """
 
     def __init__(self, work: Work, before_work: Callable[[], None]) -> None:
@@ -72,18 +71,12 @@ class ProcessRunner:
 
     @staticmethod
     def _child(work: Work, before_work: Callable[[], None], sender: Connection) -> None:
-        code = 0
-        try:
-            die_with_parent()
+        def body() -> None:
             before_work()
             result = work(lambda: sender.send(("batch", None)))
             sender.send(("done", result))
-        except BaseException:  # noqa: BLE001 - report, then leave without running finalisers
-            log.exception("ingest process failed")
-            code = 1
-        finally:
-            sender.close()
-            os._exit(code)
+
+        live_and_leave(body, log, sender)
 
     def start(self) -> None:
         self._process.start()

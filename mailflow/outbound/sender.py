@@ -24,7 +24,7 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Protocol
 
-from mailflow.children import die_with_parent
+from mailflow.children import live_and_leave
 from mailflow.outbound.dispatch import Dispatcher
 
 log = logging.getLogger("mailflow.send")
@@ -202,14 +202,9 @@ class SenderProcess:
 
 
 def _serve(make_dispatcher: Callable[[], Dispatcher], wake: int, replies: Connection) -> None:
-    """The sender process: send what is due, wait for a wake or the next retry, again; until stopped.
+    """The sender process: send what is due, wait for a wake or the next retry, again; until stopped."""
 
-    It leaves with os._exit, so that no finaliser of the daemon's objects (a database
-    connection, an IMAP session) that came with the fork runs here.
-    """
-    code = 0
-    try:
-        die_with_parent()
+    def body() -> None:
         # Everything that came with the fork lives as long as this process: keep the collector
         # from walking it again and again (the daemon's own modules, tables, templates).
         gc.freeze()
@@ -229,12 +224,8 @@ def _serve(make_dispatcher: Callable[[], Dispatcher], wake: int, replies: Connec
             replies.send(sent)  # the last word: what was sent since the last settle
         finally:
             dispatcher.close()
-    except BaseException:  # noqa: BLE001 - report, then leave without running finalisers
-        log.exception("the sender failed")
-        code = 1
-    finally:
-        replies.close()
-        os._exit(code)
+
+    live_and_leave(body, log, replies)
 
 
 class _StopOnSignal:
