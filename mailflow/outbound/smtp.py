@@ -49,6 +49,7 @@ class SmtpTransport:
         self.ca_file = ca_file
         self.slots = concurrency
         self._pool: list[aiosmtplib.SMTP | None] = [None] * concurrency
+        self._tls: ssl.SSLContext | None = None
 
     async def send(self, slot: int, letter: Letter) -> None:
         smtp = await self._connection(slot)
@@ -82,14 +83,13 @@ class SmtpTransport:
         current = self._pool[slot]
         if current is not None and current.is_connected:
             return current
-        context = ssl.create_default_context(cafile=self.ca_file)
         smtp = aiosmtplib.SMTP(
             hostname=self.host,
             port=self.port,
             timeout=self.timeout,
             use_tls=self.security == "tls",
             start_tls=self.security == "starttls",
-            tls_context=context if self.security != "none" else None,
+            tls_context=self._tls_context(),
         )
         try:
             await smtp.connect()
@@ -103,6 +103,15 @@ class SmtpTransport:
             raise TransientDelivery(f"cannot connect to {self.host}:{self.port}: {exc}") from exc
         self._pool[slot] = smtp
         return smtp
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        """Made once: loading the system's certificates takes tens of milliseconds, which every
+        connection (and reconnection) paid before."""
+        if self.security == "none":
+            return None
+        if self._tls is None:
+            self._tls = ssl.create_default_context(cafile=self.ca_file)
+        return self._tls
 
     async def _envelope(self, smtp: aiosmtplib.SMTP, sender: str, recipients: list[str]) -> None:
         """MAIL FROM and RCPT TO. Plain ASCII addresses (ours are) are written as they are, which
