@@ -122,6 +122,10 @@ def background_sender(app: App) -> SenderProcess:
     settings, clock = app.settings, app.clock
 
     def make() -> Dispatcher:
+        # The mailbox connections that came with the fork are the daemon's: let go of this
+        # process's copies without a word to the server.
+        for source, _ in app.sources:
+            source.detach()
         return make_dispatcher(settings, Store(make_engine(settings.database_url)), clock)
 
     return SenderProcess(make, app.dispatcher.recover)

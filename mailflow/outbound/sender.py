@@ -6,7 +6,8 @@ the mail coming in, and the SMTP connections never wait for the parser to give u
 interpreter lock. The daemon wakes the sender after every commit that may have queued letters;
 the sender wakes itself for the next retry. The two share nothing but the database: the outbox
 is the queue, so a sender that dies, alone or with the daemon, leaves rows the next one
-resumes from (what a killed sender was handing over is ambiguous, see `dispatch`). Tests and
+resumes from (what a killed sender was handing over is ambiguous, see `dispatch`); one that
+died on its own is replaced at the start of the next pass. Tests and
 the demo send inline (InlineSender), on the caller's clock and transport.
 """
 
@@ -99,8 +100,13 @@ class SenderProcess:
         return self._process.pid if self._process is not None else None
 
     def start(self) -> None:
+        """Start the sender, or a new one if it died. Call it at a quiet moment (the start of a
+        pass): no other thread of the daemon should be inside a database transaction while it
+        forks, or SQLite's bookkeeping of that transaction's locks would come along."""
         if self._process is not None:
-            return
+            if self._process.is_alive():
+                return
+            self._replace_dead()
         context = multiprocessing.get_context("fork")
         wake_r, wake_w = os.pipe()
         # A wake never blocks the daemon: when the pipe is full, the sender has wakes enough to read.
@@ -114,14 +120,13 @@ class SenderProcess:
         log.info("sender started", extra={"pid": process.pid})
 
     def wake(self) -> None:
-        self._restart_if_dead()
-        self._write(_WAKE)
+        self._write(_WAKE)  # a dead sender is replaced at the next start or settle
 
     def settle(self, should_stop: Callable[[], bool]) -> int:
         # A sender that dies meanwhile is replaced and asked again: what is due must still go.
         for _ in range(3):
             if not should_stop():  # a daemon that is stopping starts no new sender
-                self._restart_if_dead()
+                self.start()
             sent = self._ask_to_settle(should_stop)
             if sent is not None:
                 return sent
@@ -165,18 +170,13 @@ class SenderProcess:
         process.join()
         self._close_pipes()
 
-    def _restart_if_dead(self) -> None:
-        if self._process is None:
-            self.start()
-            return
-        if self._process.is_alive():
-            return
+    def _replace_dead(self) -> None:
+        assert self._process is not None
         log.error("the sender stopped (exit code %s); starting another", self._process.exitcode)
         self._process.join()
         self._process = None
         self._close_pipes()
         self._recover()
-        self.start()
 
     def _write(self, command: bytes, process: BaseProcess | None = None) -> None:
         process = process or self._process

@@ -106,8 +106,8 @@ def test_a_sender_killed_at_the_final_dot_is_replaced_and_never_resends_that_let
     home: Home, smtp_server: tuple[Recorder, int]
 ) -> None:
     """GIVEN a sender process killed (SIGKILL) while the server holds a letter it has not yet
-    answered, WHEN the daemon next wakes its sender, THEN another sender starts, the letter in
-    hand is ambiguous and left alone (it did arrive), and new letters go out as before."""
+    answered, WHEN the daemon next settles (or starts a pass), THEN another sender starts, the
+    letter in hand is ambiguous and left alone (it did arrive), and new letters go out as before."""
     recorder, _ = smtp_server
     home.sender.start()
     first = home.sender.pid
@@ -122,6 +122,23 @@ def test_a_sender_killed_at_the_final_dot_is_replaced_and_never_resends_that_let
     assert home.sender.pid not in (None, first), "a new sender took over"
     assert home.states() == [OutboxState.AMBIGUOUS, OutboxState.SENT]
     assert len(recorder.received) == 2, "the ambiguous letter was not sent again"
+
+
+def test_a_pass_that_finds_its_sender_dead_starts_another(home: Home, smtp_server: tuple[Recorder, int]) -> None:
+    """GIVEN a sender that died while idle, WHEN the daemon's next pass starts it, THEN a new
+    sender takes over and a wake alone delivers again."""
+    recorder, _ = smtp_server
+    home.sender.start()
+    first = home.sender.pid
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    while Path(f"/proc/{first}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        pass  # dead, and waiting for the daemon to look
+    home.sender.start()
+    assert home.sender.pid not in (None, first)
+    home.queue(1)
+    home.sender.wake()
+    assert recorder.wait_for(1, 30)
 
 
 @pytest.mark.parametrize("silent_at", ["mail", "dot"])
