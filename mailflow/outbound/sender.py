@@ -88,9 +88,14 @@ class SenderProcess:
 
     background = True
 
-    def __init__(self, make_dispatcher: Callable[[], Dispatcher], recover: Callable[[], int]) -> None:
+    def __init__(
+        self, make_dispatcher: Callable[[], Dispatcher], recover: Callable[[], int], *, look_again: float = 30.0
+    ) -> None:
         self._make = make_dispatcher
         self._recover = recover
+        # Letters that others queue (`mailflow outbox retry`, another worker) come without a
+        # wake: the sender looks for them at least this often.
+        self._look_again = look_again
         self._process: BaseProcess | None = None
         self._pipe = -1  # the writing end of the pipe the sender reads its wakes from
         self._replies: Connection | None = None  # the sender's answers to settle
@@ -112,7 +117,9 @@ class SenderProcess:
         # A wake never blocks the daemon: when the pipe is full, the sender has wakes enough to read.
         os.set_blocking(wake_w, False)
         replies, reply_w = context.Pipe(duplex=False)
-        process = context.Process(target=_serve, args=(self._make, wake_r, reply_w), name="mailflow-send")
+        process = context.Process(
+            target=_serve, args=(self._make, wake_r, reply_w, self._look_again), name="mailflow-send"
+        )
         process.start()
         os.close(wake_r)
         reply_w.close()
@@ -201,7 +208,7 @@ class SenderProcess:
             self._replies = None
 
 
-def _serve(make_dispatcher: Callable[[], Dispatcher], wake: int, replies: Connection) -> None:
+def _serve(make_dispatcher: Callable[[], Dispatcher], wake: int, replies: Connection, look_again: float) -> None:
     """The sender process: send what is due, wait for a wake or the next retry, again; until stopped."""
 
     def body() -> None:
@@ -214,7 +221,8 @@ def _serve(make_dispatcher: Callable[[], Dispatcher], wake: int, replies: Connec
             sent = 0
             while not stop():
                 sent += dispatcher.run(stop)
-                commands = stop.wait(wake, dispatcher.seconds_to_next())
+                due = dispatcher.seconds_to_next()
+                commands = stop.wait(wake, look_again if due is None else min(due, look_again))
                 if _QUIT in commands or commands == b"EOF":
                     break
                 if _SETTLE in commands:

@@ -28,7 +28,7 @@ SENDER = "mishuchu@chamber.example.org"
 class Home:
     """A store on disk and a sender process whose dispatcher (made in the child) uses it."""
 
-    def __init__(self, tmp: Path, port: int, *, timeout: float = 5) -> None:
+    def __init__(self, tmp: Path, port: int, *, timeout: float = 5, look_again: float = 30) -> None:
         self.url = f"sqlite:///{tmp / 'send.db'}"
         self.store = Store.open(self.url)
         self.clock = SystemClock()
@@ -36,7 +36,9 @@ class Home:
         self.queued = 0
         # The daemon's own dispatcher, for what the daemon does itself: recover after a death.
         self.local = self.dispatcher(self.store)
-        self.sender = SenderProcess(lambda: self.dispatcher(Store(make_engine(self.url))), self.local.recover)
+        self.sender = SenderProcess(
+            lambda: self.dispatcher(Store(make_engine(self.url))), self.local.recover, look_again=look_again
+        )
 
     def dispatcher(self, store: Store) -> Dispatcher:
         transport = SmtpTransport(
@@ -122,6 +124,22 @@ def test_a_sender_killed_at_the_final_dot_is_replaced_and_never_resends_that_let
     assert home.sender.pid not in (None, first), "a new sender took over"
     assert home.states() == [OutboxState.AMBIGUOUS, OutboxState.SENT]
     assert len(recorder.received) == 2, "the ambiguous letter was not sent again"
+
+
+def test_a_letter_queued_by_another_process_goes_out_without_a_wake(
+    tmp_path: Path, smtp_server: tuple[Recorder, int]
+) -> None:
+    """GIVEN a running sender, WHEN someone else queues a letter and wakes nobody (`mailflow outbox
+    retry` from the command line, another worker), THEN the sender finds it on its next look."""
+    recorder, port = smtp_server
+    home = Home(tmp_path, port, look_again=0.2)
+    try:
+        home.sender.start()
+        assert home.sender.settle(lambda: False) == 0  # started, and idle
+        home.queue(1)
+        assert recorder.wait_for(1, 30), "found without a wake"
+    finally:
+        home.close()
 
 
 def test_a_pass_that_finds_its_sender_dead_starts_another(home: Home, smtp_server: tuple[Recorder, int]) -> None:
