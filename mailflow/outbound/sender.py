@@ -187,7 +187,7 @@ class SenderProcess:
 
     def _write(self, command: bytes, process: BaseProcess | None = None) -> None:
         process = process or self._process
-        while True:
+        while self._pipe >= 0:
             try:
                 os.write(self._pipe, command)
                 return
@@ -197,7 +197,7 @@ class SenderProcess:
                 # A settle or a quit must arrive: wait until the sender reads (or dies).
                 select.select([process.sentinel] if process else [], [self._pipe], [], 1.0)
             except BrokenPipeError:
-                return  # the sender is gone; the next wake or settle starts another
+                return  # the sender is gone; the next start or settle starts another
 
     def _close_pipes(self) -> None:
         if self._pipe >= 0:
