@@ -7,8 +7,8 @@ whose first row is the heading. The text part is that body in the
 text layout; the HTML part is the same body cut into those blocks, each drawn, escaped, by
 `_block.html.j2` and set in the HTML layout. So the secretariat edits one text per kind, and the
 two parts can never say different things. Most blocks are the same in every letter of a kind,
-so each distinct block is drawn once and kept. Templates run in a sandbox, undefined names are errors, and a subject is
-always one line, whatever the data holds.
+so each distinct block is drawn once and kept. Templates run in a sandbox, undefined names are
+errors, and a subject is always one line, whatever the data holds.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateSyntaxError
-from markupsafe import Markup
 from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
 
 LAYOUT_TEXT = "_layout.txt.j2"
 LAYOUT_HTML = "_layout.html.j2"

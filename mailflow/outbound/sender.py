@@ -7,8 +7,8 @@ interpreter lock. The daemon wakes the sender after every commit that may have q
 the sender wakes itself for the next retry. The two share nothing but the database: the outbox
 is the queue, so a sender that dies, alone or with the daemon, leaves rows the next one
 resumes from (what a killed sender was handing over is ambiguous, see `dispatch`); one that
-died on its own is replaced at the start of the next pass. Tests and
-the demo send inline (InlineSender), on the caller's clock and transport.
+died on its own is replaced at the start of the next pass. Tests and the demo send inline
+(InlineSender), on the caller's clock and transport.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from mailflow.outbound.dispatch import Dispatcher
 
 log = logging.getLogger("mailflow.send")
 
-# What the daemon writes to the sender's pipe: one byte each.
-_WAKE, _SETTLE, _QUIT = b"w", b"s", b"q"
+# What the daemon writes to the sender's pipe: one byte each. A stop is SIGTERM (see _StopOnSignal).
+_WAKE, _SETTLE = b"w", b"s"
 
 
 class Sender(Protocol):
@@ -168,13 +168,12 @@ class SenderProcess:
 
     def close(self) -> None:
         """Stop the sender: it finishes the letters in hand (a stop, not a kill), then exits."""
-        process, self._process = self._process, None
-        if process is None:
+        if self._process is None:
             return
-        if process.is_alive():
-            os.kill(process.pid or 0, signal.SIGTERM)
-        self._write(_QUIT, process)
-        process.join()
+        if self._process.is_alive():
+            os.kill(self._process.pid or 0, signal.SIGTERM)
+        self._process.join()
+        self._process = None
         self._close_pipes()
 
     def _replace_dead(self) -> None:
@@ -185,8 +184,7 @@ class SenderProcess:
         self._close_pipes()
         self._recover()
 
-    def _write(self, command: bytes, process: BaseProcess | None = None) -> None:
-        process = process or self._process
+    def _write(self, command: bytes) -> None:
         while self._pipe >= 0:
             try:
                 os.write(self._pipe, command)
@@ -194,8 +192,8 @@ class SenderProcess:
             except BlockingIOError:
                 if command == _WAKE:
                     return
-                # A settle or a quit must arrive: wait until the sender reads (or dies).
-                select.select([process.sentinel] if process else [], [self._pipe], [], 1.0)
+                # A settle must arrive: wait until the sender reads (or dies).
+                select.select([self._process.sentinel] if self._process else [], [self._pipe], [], 1.0)
             except BrokenPipeError:
                 return  # the sender is gone; the next start or settle starts another
 
@@ -223,7 +221,7 @@ def _serve(make_dispatcher: Callable[[], Dispatcher], wake: int, replies: Connec
                 sent += dispatcher.run(stop)
                 due = dispatcher.seconds_to_next()
                 commands = stop.wait(wake, look_again if due is None else min(due, look_again))
-                if _QUIT in commands or commands == b"EOF":
+                if commands == b"EOF":
                     break
                 if _SETTLE in commands:
                     # Asked after the daemon's last commit: this run sees every letter it queued.
@@ -253,7 +251,7 @@ class _StopOnSignal:
     def __call__(self) -> bool:
         return self._stop
 
-    def wait(self, wake: int, timeout: float | None) -> bytes:
+    def wait(self, wake: int, timeout: float) -> bytes:
         """The commands that arrive within `timeout` (b"EOF" when the daemon closed the pipe)."""
         if self._stop:
             return b""
