@@ -228,8 +228,9 @@ def idle_notice(server: ImapTestServer, count: int) -> list[float]:
             box.idle.start()
             started = time.perf_counter()
             server.append(make_mail(subject=f"【报送】基线{i}", message_id=f"<idle-{i}@hongda.cn>"), folder="Baseline")
-            while not any(b"EXISTS" in r for r in box.idle.poll(timeout=30)):
-                pass
+            while not any(b"EXISTS" in r for r in box.idle.poll(timeout=5)):
+                if time.perf_counter() - started > 30:
+                    raise RuntimeError(f"Dovecot never announced baseline message {i}")
             times.append(time.perf_counter() - started)
             box.idle.stop()
     finally:

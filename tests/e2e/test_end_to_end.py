@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 from builders import LIAISON, add_liaison, make_app, make_mail, write_config
+from processes import children, running
 from servers.smtp import DropsAtData, Recorder
 
 from mailflow.clock import FixedClock
@@ -277,34 +278,18 @@ def test_a_daemon_killed_alone_takes_its_sender_with_it(tmp_path: Path, imap_ser
     daemon = setup.daemon()
     try:
         wait_until(lambda: [r["state"] for r in setup.rows()] == ["sent"], daemon)
-        children = _children(daemon.pid)
-        assert children, "the daemon sends from a process of its own"
+        forked = children(daemon.pid)
+        assert forked, "the daemon sends from a process of its own"
         daemon.send_signal(signal.SIGKILL)
         assert daemon.wait(timeout=30) == -signal.SIGKILL
     finally:
         if daemon.poll() is None:
             daemon.kill()
             daemon.wait()
-    wait_until(lambda: not any(_running(pid) for pid in children))
+    wait_until(lambda: not any(running(pid) for pid in forked))
 
     setup.append(2)
     setup.cli("run", "--once")
     assert [r["state"] for r in setup.rows()] == ["sent", "sent"]
     copies = [m["Message-ID"] for m in received(recorder)]
     assert len(copies) == 2 == len(set(copies))
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(child) for child in (task / "children").read_text().split()]
-    return found
-
-
-def _running(pid: int) -> bool:
-    """Alive and not a zombie (a dead child not yet reaped by whoever adopted it)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from processes import state
 from servers.smtp import Recorder
 
 from mailflow.clock import SystemClock
@@ -150,7 +151,7 @@ def test_a_pass_that_finds_its_sender_dead_starts_another(home: Home, smtp_serve
     first = home.sender.pid
     assert first is not None
     os.kill(first, signal.SIGKILL)
-    while Path(f"/proc/{first}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+    while state(first) != "Z":
         pass  # dead, and waiting for the daemon to look
     home.sender.start()
     assert home.sender.pid not in (None, first)

@@ -1,0 +1,25 @@
+"""What /proc says of a process the tests started: its children, and whether it still runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def state(pid: int) -> str | None:
+    """The process's state letter ("R", "S", "Z" for dead and not yet reaped, …), None once gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return None
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (a dead child not yet reaped by whoever adopted it)."""
+    return state(pid) not in (None, "Z")
