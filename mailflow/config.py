@@ -214,6 +214,23 @@ class DigestSettings(_Frozen):
         return email_addresses(value)
 
 
+class SecuritySettings(_Frozen):
+    """Whom we believe about who wrote a message."""
+
+    # The authserv-ids of our own receiving servers (the first word of their
+    # Authentication-Results header, e.g. mx.chamber.example.org). Only the topmost header
+    # from one of them is read: a sender can write any header below it.
+    trusted_authserv_ids: tuple[str, ...] = ()
+
+    @field_validator("trusted_authserv_ids")
+    @classmethod
+    def _ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            if not item.strip() or any(c.isspace() or c == ";" for c in item.strip()):
+                raise ValueError(f"{item!r} is not an authserv-id (one word, such as mx.chamber.example.org)")
+        return tuple(item.strip().lower() for item in value)
+
+
 class Settings(_Frozen):
     chamber: ChamberSettings = ChamberSettings()
     paths: PathSettings = PathSettings()
@@ -223,6 +240,7 @@ class Settings(_Frozen):
     limits: LimitSettings = LimitSettings()
     daemon: DaemonSettings = DaemonSettings()
     digest: DigestSettings = DigestSettings()
+    security: SecuritySettings = SecuritySettings()
     # Folder of the config file: relative paths are resolved against it.
     base_dir: Path = Path(".")
 
