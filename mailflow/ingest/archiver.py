@@ -9,6 +9,10 @@ The order of one pass over a folder closes each crash window:
      and its UID is above the last one recorded, so the next pass fetches it again.
 A UIDVALIDITY change renumbers a folder; every message is then matched against the store
 by Message-ID and content hash, and what is already there is not processed again.
+
+A Message-ID alone does not make a copy: some mailers write the same one on every message
+(`0@localhost`). A message whose Message-ID is known is a copy only when its bytes are the
+same, or its sender, Date and subject are (a server may re-write the headers of a copy).
 """
 
 from __future__ import annotations
@@ -16,9 +20,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, tzinfo
+from datetime import UTC, date, datetime, time, tzinfo
+from email.header import decode_header, make_header
+from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
+from email.utils import parseaddr, parsedate_to_datetime
 from typing import Any
 
 from sqlalchemy import Table, insert, or_, update
@@ -181,15 +188,14 @@ class Archiver:
         to_mark: list[str] = []
         ids = {uid: header_message_id(f.raw) for uid, f in fetched.items()}
         with self.store.session() as session:
-            known = self._known(session, ids.values(), digests.values())
-            pending: dict[str, str] = {}  # key -> uid of a row of this batch not yet inserted
+            originals = Originals(*self._known(session, ids.values(), digests.values()), self._stored_head)
             values: list[dict[str, Any]] = []
             for uid in (m.uid for m in metas if m.uid in fetched):
-                row = self._row(state, source.name, folder, fetched[uid], by_uid[uid], digests[uid], ids[uid])
-                keys = [digests[uid]] + ([f"<{ids[uid]}>"] if ids[uid] else [])
-                original = next((known[k] for k in keys if k in known), None)
-                twin = next((pending[k] for k in keys if k in pending), None)
-                if original is None and twin is not None:
+                raw, digest, message_id = fetched[uid].raw, digests[uid], ids[uid]
+                row = self._row(state, source.name, folder, fetched[uid], by_uid[uid], digest, message_id)
+                original = originals.stored(digest, message_id, raw)
+                twin = originals.in_batch(digest, message_id, raw) if original is None else None
+                if twin is not None:
                     # Two copies in one batch (rare): the first is the original; insert it now.
                     self._insert(session, values)
                     values = []
@@ -199,7 +205,9 @@ class Archiver:
                     row["state"] = InboundState.IGNORED
                     row["reasons"] = [Reason("duplicate", {"original": original}).to_json()]
                 else:
-                    pending.update(dict.fromkeys(keys, uid))
+                    if originals.seen(message_id):
+                        _log_reused_id(message_id, originals, source.name, folder, uid)
+                    originals.add(uid, digest, message_id, raw)
                 if uid in skipped:
                     row["state"] = InboundState.SKIPPED
                     row["reasons"] = [Reason("skipped_first_run").to_json()]
@@ -266,24 +274,32 @@ class Archiver:
         ).scalar()
 
     @staticmethod
-    def _known(session: Session, message_ids: Iterable[str | None], digests: Iterable[str]) -> dict[str, int]:
-        """Messages already stored with one of these hashes or Message-IDs: key -> original id.
-
-        Keys are the sha256, or the Message-ID in angle brackets (a hash never has them).
-        """
-        ids = sorted({m for m in message_ids if m})
+    def _known(
+        session: Session, message_ids: Iterable[str | None], digests: Iterable[str]
+    ) -> tuple[dict[str, int], dict[str, list[tuple[int, str]]]]:
+        """Messages already stored (and not copies themselves) with one of these hashes or Message-IDs:
+        the original id by sha256, and every (id, sha256) under each Message-ID, oldest first."""
+        ids = {m for m in message_ids if m}
         hashes = sorted(set(digests))
-        found: dict[str, int] = {}
+        by_digest: dict[str, int] = {}
+        by_message_id: dict[str, list[tuple[int, str]]] = {}
         query = select(InboundMessage.id, InboundMessage.sha256, InboundMessage.message_id).where(
             col(InboundMessage.duplicate_of).is_(None),
-            or_(col(InboundMessage.sha256).in_(hashes), col(InboundMessage.message_id).in_(ids)),
+            or_(col(InboundMessage.sha256).in_(hashes), col(InboundMessage.message_id).in_(sorted(ids))),
         )
-        for row_id, digest, message_id in session.exec(query.order_by(col(InboundMessage.id).desc())).all():
-            # Descending, so that the oldest row wins when several match.
-            found[digest] = row_id or 0
-            if message_id:
-                found[f"<{message_id}>"] = row_id or 0
-        return found
+        for row_id, digest, message_id in session.exec(query.order_by(col(InboundMessage.id))).all():
+            by_digest.setdefault(digest, row_id or 0)  # ascending: the oldest row wins
+            if message_id in ids:
+                by_message_id.setdefault(message_id, []).append((row_id or 0, digest))
+        return by_digest, by_message_id
+
+    def _stored_head(self, digest: str) -> bytes:
+        """The start of a stored message, enough for its header block (the body is never needed)."""
+        try:
+            with open(self.raw.path(digest), "rb") as fh:
+                return fh.read(_HEAD_BYTES)
+        except OSError:
+            return b""  # a missing file matches nothing: the message is then taken as new
 
     def _before_start(self, state: FolderState, meta: MessageMeta) -> bool:
         if self.start.mode == "all":
@@ -313,23 +329,125 @@ class Archiver:
             )
 
 
+class Originals:
+    """What the messages of one batch may be copies of: mail already stored, and earlier mail of the batch.
+
+    A copy has the same sha256, or the same Message-ID and the same content key (sender, Date,
+    subject); the Message-ID alone is not enough, as some mailers reuse one for every message.
+    """
+
+    def __init__(
+        self,
+        stored_by_digest: dict[str, int],
+        stored_by_id: dict[str, list[tuple[int, str]]],
+        stored_head: Callable[[str], bytes],
+    ) -> None:
+        self.stored_by_digest = stored_by_digest
+        self.stored_by_id = stored_by_id
+        self._stored_head = stored_head
+        self._batch_by_digest: dict[str, str] = {}  # sha256 -> uid
+        self._batch_by_id: dict[str, list[tuple[str, str, bytes]]] = {}  # Message-ID -> (uid, sha256, raw)
+        self._keys: dict[str, tuple[str, str, str] | None] = {}  # content keys by sha256, each read once
+
+    def stored(self, digest: str, message_id: str | None, raw: bytes) -> int | None:
+        """The id of the stored message this one copies, if any."""
+        if digest in self.stored_by_digest:
+            return self.stored_by_digest[digest]
+        rows = self.stored_by_id.get(message_id or "", [])
+        key = self._key(digest, raw) if rows else None
+        if key is None:
+            return None
+        return next((row_id for row_id, other in rows if self._key(other) == key), None)
+
+    def in_batch(self, digest: str, message_id: str | None, raw: bytes) -> str | None:
+        """The uid of an earlier message of this batch that this one copies, if any."""
+        if digest in self._batch_by_digest:
+            return self._batch_by_digest[digest]
+        entries = self._batch_by_id.get(message_id or "", [])
+        key = self._key(digest, raw) if entries else None
+        if key is None:
+            return None
+        return next((uid for uid, other, other_raw in entries if self._key(other, other_raw) == key), None)
+
+    def seen(self, message_id: str | None) -> bool:
+        """Whether other mail, stored or in this batch, already carries this Message-ID."""
+        key = message_id or ""
+        return bool(key) and (key in self.stored_by_id or key in self._batch_by_id)
+
+    def add(self, uid: str, digest: str, message_id: str | None, raw: bytes) -> None:
+        """Take a message of this batch as an original for the messages after it."""
+        self._batch_by_digest.setdefault(digest, uid)
+        if message_id:
+            self._batch_by_id.setdefault(message_id, []).append((uid, digest, raw))
+
+    def _key(self, digest: str, raw: bytes | None = None) -> tuple[str, str, str] | None:
+        if digest not in self._keys:
+            self._keys[digest] = content_key(raw if raw is not None else self._stored_head(digest))
+        return self._keys[digest]
+
+
+def _log_reused_id(message_id: str | None, originals: Originals, source: str, folder: str, uid: str) -> None:
+    earlier = [row_id for row_id, _ in originals.stored_by_id.get(message_id or "", [])]
+    log.info(
+        "Message-ID <%s> reused by a message with other content; archived as new mail",
+        message_id,
+        extra={"source": source, "folder": folder, "uid": uid, "earlier": earlier},
+    )
+
+
 _HEADERS = BytesHeaderParser(policy=compat32)
+_HEAD_BYTES = 262144  # a header block longer than this is cut: the fields we read come early
 
 
-def header_message_id(raw: bytes) -> str | None:
-    """The Message-ID without brackets, read from the header block alone (cheap)."""
+def _header_block(raw: bytes) -> Message | None:
+    """The header fields alone, parsed without decoding anything (cheap); None if they are broken."""
     end = raw.find(b"\r\n\r\n")
     if end < 0:
         end = raw.find(b"\n\n")
     head = raw if end < 0 else raw[: end + 2]
     try:
-        value = _HEADERS.parsebytes(head[:262144]).get("Message-ID")
-    except Exception:  # noqa: BLE001 - a broken header block just has no usable id
+        return _HEADERS.parsebytes(head[:_HEAD_BYTES])
+    except Exception:  # noqa: BLE001 - a broken header block just has nothing usable
         return None
+
+
+def header_message_id(raw: bytes) -> str | None:
+    """The Message-ID without brackets, read from the header block alone (cheap)."""
+    headers = _header_block(raw)
+    value = headers.get("Message-ID") if headers is not None else None
     if not value:
         return None
     text = str(value).strip().strip("<>").strip()
     return text[:998] or None
+
+
+def content_key(raw: bytes) -> tuple[str, str, str] | None:
+    """Sender, Date and subject, which a server re-writing a copy's headers leaves as they were.
+
+    None without a sender or a Date: other mail under the same Message-ID could then match.
+    """
+    headers = _header_block(raw)
+    if headers is None:
+        return None
+    sender = parseaddr(_text(headers.get("From")))[1].lower()
+    date = _text(headers.get("Date"))
+    if not sender or not date:
+        return None
+    try:
+        when = parsedate_to_datetime(date)
+        date = (when if when.tzinfo is None else when.astimezone(UTC)).isoformat()  # one instant, one text
+    except (TypeError, ValueError):
+        pass
+    subject = _text(headers.get("Subject"))
+    try:
+        subject = " ".join(str(make_header(decode_header(subject))).split())  # folded elsewhere, same text
+    except Exception:  # noqa: BLE001 - a broken encoded word is compared as written
+        pass
+    return sender, date, subject
+
+
+def _text(value: object) -> str:
+    return " ".join(str(value).split()) if value is not None else ""
 
 
 def start_of(day: date, zone: tzinfo) -> datetime:

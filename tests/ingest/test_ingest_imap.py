@@ -143,6 +143,18 @@ def test_uidvalidity_change_resyncs_without_processing_again(tmp_path: Path, box
     app.close()
 
 
+def test_another_message_reusing_a_message_id_is_new_mail(app: App, box: Any) -> None:
+    """GIVEN a processed message WHEN a different one arrives under the same Message-ID (as some
+    mailers write `0@localhost`) THEN it is processed too, not ignored as a copy."""
+    box.append(make_mail(subject="【报送】第1期工作动态", message_id="<0@localhost>"))
+    daemon = Daemon(app)
+    assert daemon.run_once().processed == 1
+    box.append(make_mail(subject="【报送】第2期工作动态", message_id="<0@localhost>"))
+    report = daemon.run_once()
+    assert (report.ingest.archived, report.ingest.duplicates, report.processed) == (1, 0, 1)
+    assert [(r.state, r.duplicate_of) for r in rows(app)] == [("processed", None), ("processed", None)]
+
+
 def test_a_single_drop_before_the_move_is_mended_in_the_same_pass(app: App, box: Any) -> None:
     source, archiver = app.sources[0]
     app.sources[0] = (MarkFails(source, times=1), archiver)  # type: ignore[assignment]
