@@ -150,6 +150,7 @@ def pipeline_settings(settings: Settings) -> PipelineSettings:
         limits=parse_limits(settings),
         max_attempts=settings.limits.max_attempts,
         verp_base=settings.outbound.from_address if settings.outbound.verp else None,
+        trusted_authserv_ids=settings.security.trusted_authserv_ids,
     )
 
 

@@ -32,6 +32,35 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "empty_message": ("邮件为空", "the message is empty"),
     "no_sender": ("邮件没有可识别的发件人", "the message has no usable sender"),
     "unknown_sender": ("发件人 {email} 不是已登记的联络员", "the sender {email} is not a registered liaison"),
+    # From is not one plain mailbox (parse.sender): held, never answered, never matched to a liaison.
+    "from_twice": (
+        "邮件含有多个发件人（From）字段，无法确认发件人，已转秘书处人工处理",
+        "the message has more than one From header; the sender cannot be known, held for the secretariat",
+    ),
+    "from_several": (
+        "发件人（From）字段含有多个地址，无法确认发件人，已转秘书处人工处理",
+        "the From header holds several addresses; the sender cannot be known, held for the secretariat",
+    ),
+    "from_control": (
+        "发件人地址含有控制字符，疑为伪造，已转秘书处人工处理",
+        "the sender's address holds control characters and may be forged; held for the secretariat",
+    ),
+    "from_malformed": (
+        "发件人（From）字段格式异常（{email}），疑为伪造，已转秘书处人工处理",
+        "the From header is malformed ({email}) and may be forged; held for the secretariat",
+    ),
+    "from_address_in_name": (
+        "发件人显示名中含有另一个邮箱地址（实际发件地址 {email}），疑为冒充，已转秘书处人工处理",
+        "the sender's display name shows another address than the real one ({email}); held for the secretariat",
+    ),
+    "from_lookalike": (
+        "发件人地址 {email} 含有形近字符，疑为仿冒域名，已转秘书处人工处理",
+        "the sender's address {email} uses look-alike characters and may imitate another domain; held for the secretariat",
+    ),
+    "forged_sender": (
+        "收件服务器认证未通过（{why}），邮件可能并非 {email} 所发，已转秘书处人工处理，不予答复",
+        "our receiving server's check failed ({why}): the message may not come from {email}; held, not answered",
+    ),
     "unknown_intent": (
         "无法识别邮件用途，已转秘书处人工处理",
         "the purpose of the message was not recognised; held for the secretariat",

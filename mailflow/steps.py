@@ -19,6 +19,7 @@ from mailflow.errors import ParseError
 from mailflow.parse import ParsedMail, ParseLimits, parse
 from mailflow.reasons import Reason
 from mailflow.screen import auto_reply_reason, bounce_reason
+from mailflow.screen.authenticity import NO_VERDICT, Verdict, verdict
 from mailflow.store import (
     BlobStore,
     InboundMessage,
@@ -46,6 +47,7 @@ class PipelineSettings:
     limits: ParseLimits
     max_attempts: int = 3
     verp_base: str | None = None  # the envelope sender VERP addresses are made from, when on
+    trusted_authserv_ids: tuple[str, ...] = ()  # whose Authentication-Results we believe
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ class Context:
     mail: ParsedMail | None = None
     sender_role: str = "unknown"
     member: Member | None = None  # the unit (and liaison) the sender speaks for
+    auth: Verdict = NO_VERDICT  # what our own receiving server found about the sender
     checks: tuple[AttachmentCheck, ...] = ()
     notes: dict[str, str] = field(default_factory=dict)
     # Concluded once before (a reprocess): what was queued for it then may exist already.
@@ -157,10 +160,18 @@ def screen_step(ctx: Context) -> Outcome | None:
 
 @_step("identify")
 def identify_step(ctx: Context) -> Outcome | None:
+    """Who wrote: a role and a unit only for a sender we are sure of; a doubtful one is held unanswered."""
     mail = ctx.parsed
     email = mail.from_.email if mail.from_ else ""
+    ctx.row.sender_role, ctx.row.unit_id, ctx.row.liaison_id = "unknown", None, None  # a reprocess starts afresh
+    if mail.sender_problem:
+        return Outcome(InboundState.HELD, (Reason(mail.sender_problem, {"email": email}),))
     if not email or "@" not in email:
         return Outcome(InboundState.HELD, (Reason("no_sender"),))
+    ctx.auth = verdict(mail.auth_results, mail.from_.domain if mail.from_ else "", ctx.settings.trusted_authserv_ids)
+    forged = ctx.auth.forged
+    if forged:
+        return Outcome(InboundState.HELD, (Reason("forged_sender", {"why": forged, "email": email}),))
     if email in ctx.settings.secretariat:
         ctx.sender_role = "secretariat"
     elif email in ctx.roster.liaisons:

@@ -18,6 +18,7 @@ from mailflow.errors import ParseError
 from mailflow.parse.decode import decode_addresses, decode_base64, decode_header, decode_text, split_params
 from mailflow.parse.limits import ParseLimits, deadline, precheck
 from mailflow.parse.model import Address, Attachment, ParsedMail
+from mailflow.parse.sender import strict_sender
 from mailflow.reasons import Reason
 
 _CHARSET_PARAM = re.compile(rb'charset[ \t]*=[ \t]*"?([^\s";]+)', re.IGNORECASE)
@@ -78,10 +79,12 @@ def _parse(raw: bytes, limits: ParseLimits) -> ParsedMail:
     plain, html, attachments = _contents(leaves, hint, newline, defects)
     for part in message.walk():
         defects.extend(type(defect).__name__ for defect in part.defects)
+    sender, sender_problem = strict_sender(headers.get("from", []), hint)
     return ParsedMail(
         message_id=_message_id(_first(headers, "message-id", hint)),
         subject=_first(headers, "subject", hint),
-        from_=_sender(headers, hint),
+        from_=sender,
+        sender_problem=sender_problem,
         to=_address_list(headers, "to", hint),
         cc=_address_list(headers, "cc", hint),
         reply_to=_address_list(headers, "reply-to", hint),
@@ -89,6 +92,7 @@ def _parse(raw: bytes, limits: ParseLimits) -> ParsedMail:
         in_reply_to=_message_id(_first(headers, "in-reply-to", hint)),
         references=_references(_first(headers, "references", hint)),
         headers={name: decode_header(values[0], hint) for name, values in headers.items()},
+        auth_results=tuple(decode_header(value) for value in headers.get("authentication-results", ())),
         text=_body_text(plain, html),
         html="\n".join(html) if html else None,
         attachments=tuple(attachments),
@@ -283,11 +287,6 @@ def _body_text(plain: list[str], html: list[str]) -> str:
     if any(text.strip() for text in plain) or not html:
         return "\n".join(plain)
     return html_to_text("\n".join(html))
-
-
-def _sender(headers: dict[str, list[bytes]], hint: str | None) -> Address | None:
-    candidates = [address for value in headers.get("from", ()) for address in decode_addresses(value, hint)]
-    return next((address for address in candidates if address.email), candidates[0] if candidates else None)
 
 
 def _address_list(headers: dict[str, list[bytes]], name: str, hint: str | None) -> tuple[Address, ...]:

@@ -38,6 +38,8 @@ class ParsedMail:
     message_id: str | None  # without angle brackets
     subject: str
     from_: Address | None
+    # Why From is not one plain mailbox (parse.sender): never act for such a sender.
+    sender_problem: str | None = None
     to: tuple[Address, ...] = ()
     cc: tuple[Address, ...] = ()
     reply_to: tuple[Address, ...] = ()
@@ -45,6 +47,7 @@ class ParsedMail:
     in_reply_to: str | None = None  # without angle brackets
     references: tuple[str, ...] = ()  # without angle brackets, oldest first
     headers: dict[str, str] = field(default_factory=dict)  # lower-case name -> decoded first value
+    auth_results: tuple[str, ...] = ()  # every Authentication-Results header, topmost first
     text: str = ""  # the readable body: text/plain, or text extracted from HTML
     html: str | None = None
     attachments: tuple[Attachment, ...] = ()
