@@ -67,6 +67,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "auto_reply": ("自动回复邮件（{why}），不予处理", "automatic reply ({why}); not acted on"),
     "bounce": ("退信通知（{why}），不予处理", "delivery status notification ({why}); not acted on"),
+    "machine_report": (
+        "程序发出的报告（{why}），不予处理",
+        "a report sent by a program ({why}); not acted on",
+    ),
     "skipped_first_run": (
         "首次启动前已在邮箱中的邮件，仅记录不处理",
         "in the mailbox before the first start; recorded, not acted on",

@@ -18,7 +18,7 @@ from mailflow.classify import Facts, RuleSet, classify
 from mailflow.errors import ParseError
 from mailflow.parse import ParsedMail, ParseLimits, parse
 from mailflow.reasons import Reason
-from mailflow.screen import auto_reply_reason, bounce_reason
+from mailflow.screen import auto_reply_reason, bounce_reason, machine_report_reason
 from mailflow.screen.authenticity import NO_VERDICT, Verdict, verdict
 from mailflow.store import (
     BlobStore,
@@ -146,6 +146,8 @@ def parse_step(ctx: Context) -> Outcome | None:
 
 @_step("screen")
 def screen_step(ctx: Context) -> Outcome | None:
+    if why := machine_report_reason(ctx.parsed):  # before bounces: a complaint from postmaster@ bounced nothing
+        return Outcome(InboundState.IGNORED, (Reason("machine_report", {"why": why}),))
     # Bounces first: many carry Auto-Submitted too, and they are matched to our mail later.
     why = bounce_reason(ctx.parsed)
     if why:

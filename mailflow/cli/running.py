@@ -18,7 +18,7 @@ from mailflow.config import Settings
 from mailflow.daemon import Daemon
 from mailflow.errors import ConfigError, ParseError
 from mailflow.parse import parse
-from mailflow.screen import auto_reply_reason, bounce_reason
+from mailflow.screen import auto_reply_reason, bounce_reason, machine_report_reason
 from mailflow.steps import Roster
 from mailflow.store import InboundMessage, InboundState, Store
 from mailflow.store.db import make_engine
@@ -158,7 +158,8 @@ def rules_test(
     out.print(f"from:    {mail.from_.email if mail.from_ else '(none)'}", highlight=False)
     role = sender_role or _role_of(settings, mail.from_.email if mail.from_ else "")
     out.print(f"sender role: {role}")
-    for label, why in (("bounce", bounce_reason(mail)), ("auto-reply", auto_reply_reason(mail))):
+    screens = (("machine report", machine_report_reason(mail)), ("bounce", bounce_reason(mail)))
+    for label, why in (*screens, ("auto-reply", auto_reply_reason(mail))):
         if why:
             out.print(f"[yellow]screen:[/] {label} ({why}); the pipeline ignores it before the rules", highlight=False)
     domain = "@" + psettings.message_id_domain.lower()
