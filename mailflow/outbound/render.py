@@ -6,9 +6,15 @@ a `body` block of plain text: paragraphs separated by blank lines, "- " for list
 whose first row is the heading. The text part is that body in the
 text layout; the HTML part is the same body cut into those blocks, each drawn, escaped, by
 `_block.html.j2` and set in the HTML layout. So the secretariat edits one text per kind, and the
-two parts can never say different things. Most blocks are the same in every letter of a kind,
-so each distinct block is drawn once and kept. Templates run in a sandbox, undefined names are
-errors, and a subject is always one line, whatever the data holds.
+two parts can never say different things. Templates run in a sandbox, undefined names are
+errors, and a subject is always one line.
+
+Every value a template prints is data, much of it written by strangers (display names,
+subjects, file names): it becomes one plain line of at most `MAX_VALUE` characters, and it
+cannot add structure. The body is first rendered with a placeholder for each value and cut into
+blocks, and only then are the values put in; so a subject holding blank lines, "- " items or
+"| a | b |" rows stays text inside the template's own paragraph, in both parts. Most blocks are
+then the same in every letter of a kind, so each distinct block is drawn once and kept.
 """
 
 from __future__ import annotations
@@ -22,9 +28,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateSyntaxError
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateSyntaxError, pass_context
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 LAYOUT_TEXT = "_layout.txt.j2"
 LAYOUT_HTML = "_layout.html.j2"
@@ -33,6 +40,11 @@ SAMPLE_DATE = "2026-11-24"
 _BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*){2,}")
 _PARAGRAPHS = re.compile(r"\n\s*\n")
 _PAIR = re.compile(r"^\s*([^：:]{1,30}?)\s*[：:]\s*(.+)$")
+MAX_VALUE = 200  # characters of one printed value; a subject or a file name is cut with "…"
+_VALUES = "mailflow_values"  # the context entry that collects a render's printed values
+_SLOT = re.compile("\ue000(\\d+)\ue001")  # a value's place in the body, in private-use characters
+# Characters that would let a value break its line or reorder what a reader sees (bidi overrides).
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass(frozen=True)
@@ -92,7 +104,7 @@ class Renderer:
             "keep_trailing_newline": False,
             "auto_reload": False,  # a changed template is read at the next start, not checked on every letter
         }
-        self._text = _Sandbox(autoescape=False, **options)
+        self._text = _Sandbox(autoescape=False, finalize=_placeholder, **options)
         self._html = _Sandbox(autoescape=True, **options)
         self._drawn: dict[Block, Markup] = {}  # each distinct block in HTML, drawn once
 
@@ -102,8 +114,8 @@ class Renderer:
     def render(self, kind: str, context: dict[str, Any], *, sent_on: str) -> Rendered:
         """`sent_on`: the date the layouts print under the signature, in the chamber's zone."""
         template = self._text.get_template(f"{kind}.j2")
-        values = {**context, "chamber": self.chamber}
-        ctx = template.new_context(values)
+        values: list[str] = []
+        ctx = template.new_context({**context, "chamber": self.chamber, _VALUES: values})
         try:
             subject = one_line("".join(template.blocks["subject"](ctx)))
             # Loops in a template leave runs of blank lines; one blank line separates blocks.
@@ -112,9 +124,10 @@ class Renderer:
             # Blocks called one by one skip Jinja's own error handling, which puts the
             # template's file and line (not the compiled code's) into the traceback.
             self._text.handle_exception()
+        subject = _fill(subject, values)
         page = {"subject": subject, "chamber": self.chamber, "sent_on": sent_on}
-        text = self._text.get_template(LAYOUT_TEXT).render(body=body, **page)
-        drawn = [self._draw(block) for block in blocks(body)]
+        text = self._text.get_template(LAYOUT_TEXT).render(body=_fill(body, values), **page)
+        drawn = [_fill_html(self._draw(block), values) for block in blocks(body)]
         html = self._html.get_template(LAYOUT_HTML).render(blocks=drawn, **page)
         return Rendered(subject, text.strip("\n") + "\n", html)
 
@@ -126,6 +139,38 @@ class Renderer:
             drawn = Markup(self._html.get_template(BLOCK_HTML).render(block=block).strip("\n"))
             self._drawn[block] = drawn
         return drawn
+
+
+@pass_context  # a context-free finalize would be applied to constants at compile time, outside any render
+def _placeholder(context: Context, value: Any) -> Any:
+    """A printed value's placeholder in a letter's body; outside one (the layouts) the value itself."""
+    values = context.parent.get(_VALUES)
+    if values is None:
+        return value
+    values.append(plain_line(value))
+    return f"\ue000{len(values) - 1}\ue001"
+
+
+def plain_line(value: Any) -> str:
+    """Data as one plain line: no line breaks, control or bidi characters; cut at MAX_VALUE."""
+    text = str(value)
+    # isprintable() is False for every line break, control, bidi and non-ASCII space: the common case is quick.
+    if text.isprintable() and len(text) <= MAX_VALUE and "  " not in text and text.strip(" ") == text:
+        return text
+    text = " ".join(_INVISIBLE.sub(" ", text).split())
+    return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 1] + "…"
+
+
+def _fill(marked: str, values: list[str]) -> str:
+    if "\ue000" not in marked:
+        return marked
+    return _SLOT.sub(lambda m: values[int(m.group(1))], marked)
+
+
+def _fill_html(drawn: Markup, values: list[str]) -> Markup:
+    if "\ue000" not in drawn:
+        return drawn
+    return Markup(_SLOT.sub(lambda m: str(escape(values[int(m.group(1))])), drawn))
 
 
 def local_date(when: datetime, zone: ZoneInfo, locale: str) -> str:

@@ -122,3 +122,39 @@ def test_mailflow_check_names_the_broken_template_and_exits_2(tmp_path: Path) ->
     )
     assert result.returncode == 2
     assert "zh-CN/ack_registration.j2 line 1: 'referense' is undefined" in result.stderr
+
+
+PHISHING = "王芳\n\n紧急通知：会费账户已变更\n\n- 户名：某某贸易公司\n- 账号：6222 0000 1111\n\n| 项目 | 金额 |\n| 会费 | 5000 |\n\n联系人：张三\n电话：13800000000"
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
+def test_a_senders_text_is_one_plain_line_in_both_parts_of_every_kind(locale: str) -> None:
+    """GIVEN values holding paragraphs, list items, table rows and name-value lines WHEN any kind
+    renders THEN each value stays one line of the template's own block: no list, table or paragraph."""
+    renderer = Renderer(TEMPLATES, locale, CHAMBER)
+    for kind in renderer.kinds():
+        hostile = {key: (PHISHING if isinstance(value, str) else value) for key, value in SAMPLES[kind].items()}
+        out = renderer.render(kind, hostile, sent_on="2026-11-24")
+        plain = renderer.render(kind, SAMPLES[kind], sent_on="2026-11-24")
+        assert not any(line.startswith(("- 户名", "- 账号", "| 项目", "| 会费", "紧急通知", "联系人", "电话：138")) for line in out.text.splitlines()), kind
+        assert out.text.count("\n") == plain.text.count("\n"), kind  # no value added a line
+        assert out.html.count("<li>") == plain.html.count("<li>"), kind
+        assert out.html.count("<tr>") == plain.html.count("<tr>"), kind
+        assert out.html.count("<p>") == plain.html.count("<p>"), kind
+        assert "\n" not in out.subject
+
+
+def test_values_are_cut_to_a_sane_length_and_lose_invisible_characters() -> None:
+    renderer = Renderer(TEMPLATES, "zh-CN", CHAMBER)
+    values = {**SAMPLES["ack_submission"], "title": "很长" * 500, "liaison_name": "王芳\u202egpj.exe\u2028\x00"}
+    out = renderer.render("ack_submission", values, sent_on="2026-11-24")
+    title_line = next(line for line in out.text.splitlines() if line.startswith("信息标题"))
+    assert len(title_line) < 220 and title_line.endswith("…")
+    assert out.text.startswith("王芳 gpj.exe：")
+    assert "\u202e" not in out.html and "\u202e" not in out.text and "\x00" not in out.text
+
+
+def test_markup_in_a_value_is_text_in_the_html_part() -> None:
+    values = {**SAMPLES["ack_submission"], "title": '<a href="http://evil.example">缴费</a>'}
+    out = Renderer(TEMPLATES, "zh-CN", CHAMBER).render("ack_submission", values, sent_on="2026-11-24")
+    assert "<a href" not in out.html and "&lt;a href=&#34;http://evil.example&#34;&gt;" in out.html

@@ -162,3 +162,25 @@ def test_replies_are_written_in_the_configured_locale(tmp_path: Path) -> None:
     assert ack.subject == "Received: BS-2026-0001 【报送】Expo"
     assert "Category: work news" in ack.text and "Dear 王芳," in ack.text
     app.close()
+
+
+def test_a_strangers_registration_cannot_put_paragraphs_into_a_chamber_letter(app: App, tmp_path: Path) -> None:
+    """GIVEN a stranger's registration whose display name and subject hold a whole phishing letter
+    (encoded so that they decode to line breaks: LF in the subject, U+2028 in the name) WHEN it is
+    acknowledged THEN the letter goes to the From address alone and carries the stranger's text only
+    as single plain lines."""
+    scam = "\n\n紧急通知：会费账户已变更\n\n- 账号：6222 0000 1111\n\n| 户名 | 某某贸易 |"
+    raw = make_mail(
+        sender="someone@example.net",
+        sender_name="李明" + scam.replace("\n", "\u2028"),
+        subject="【登记】" + scam,
+        headers={"Reply-To": "collector@evil.example", "Cc": "leader@hongda-machinery.cn"},
+        message_id="<reg@x>",
+    )
+    one_pass(app, tmp_path, raw)
+    (ack,) = outbox(app)
+    assert (ack.kind, ack.recipients) == ("ack_registration", ["someone@example.net"])
+    lines = ack.text.splitlines()
+    assert not any(line.startswith(("- 账号", "| 户名", "紧急通知")) for line in lines)
+    assert any(line.startswith("李明 紧急通知：会费账户已变更 - 账号：6222 0000 1111 | 户名 |") for line in lines)
+    assert "<li>" not in (ack.html or "") and "某某贸易</td>" not in (ack.html or "")

@@ -3,6 +3,7 @@ THEN it is held with its reason, matched to no liaison and answered to nobody.""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,6 +57,10 @@ FORGED = {
     "Cyrillic look-alike domain": (["wangfang@hongda-mаchinery.cn".encode()], "from_lookalike"),
     "punycode look-alike domain": ([b"wangfang@xn--hongda-mchinery-1lm.cn"], "from_lookalike"),
     "fullwidth letters": (["wangfang@hongda-machinery.ｃｎ".encode()], "from_lookalike"),
+    "line breaks in an encoded display name": (
+        [b"=?utf-8?b?" + base64.b64encode("王芳\n\n- 账号：6222".encode()) + b"?= <" + LIAISON.encode() + b">"],
+        "from_control",
+    ),
     "NUL inside the address": ([LIAISON.encode() + b"\x00<bob@evil.example>"], "from_control"),
 }
 
