@@ -17,6 +17,8 @@ from mailflow.classify import Facts, classify, load_rules
 from mailflow.config import Settings
 from mailflow.daemon import Daemon
 from mailflow.errors import ConfigError, ParseError
+from mailflow.outbound import check_templates
+from mailflow.outbound.samples import SAMPLES
 from mailflow.parse import parse
 from mailflow.screen import auto_reply_reason, bounce_reason, machine_report_reason
 from mailflow.steps import Roster
@@ -51,6 +53,7 @@ def run(
     ] = None,
 ) -> None:
     """Run the daemon (or one pass with --once). SIGTERM/SIGINT finish the message in hand, then stop."""
+    _refuse_broken_templates(_settings(config))
     with _app(config) as application:
         # Everything made so far (modules, table metadata, rules) lives as long as the
         # process: keep the collector from walking it again and again.
@@ -75,6 +78,22 @@ def run(
         for error in report.errors:
             err.print(f"[red]error:[/] {error}", highlight=False)
         raise typer.Exit(1 if report.errors else 0)
+
+
+def _refuse_broken_templates(settings: Settings) -> None:
+    """Exit 2 naming each template and line that cannot render, before any mail is taken.
+
+    A broken template would fail every message whose answer needs it, so the daemon does not
+    start on one; only the locale the letters are written in is checked (`check` checks all).
+    """
+    locale = settings.chamber.locale
+    problems = check_templates(settings.templates_dir, [locale], settings.chamber.letterhead(), SAMPLES)
+    if not problems:
+        return
+    err.print(f"[bold red]template errors[/] in {settings.templates_dir} ({locale}); not starting:")
+    for problem in problems:
+        err.print(f"  - {problem}", markup=False, highlight=False)
+    raise typer.Exit(2)
 
 
 @contextmanager
