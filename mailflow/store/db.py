@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel, create_engine, select
 
 from mailflow.errors import StoreError
+from mailflow.store import storable
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 T = TypeVar("T", bound=SQLModel)
@@ -32,7 +33,12 @@ def make_engine(url: str, *, synchronous: str = "FULL") -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            json_serializer=storable.storable_json,
+        )
+        storable.install(engine)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -53,7 +59,9 @@ def make_engine(url: str, *, synchronous: str = "FULL") -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=True, json_serializer=storable.storable_json)
+    storable.install(engine)
+    return engine
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:
