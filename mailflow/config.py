@@ -2,11 +2,13 @@
 
 Relative paths in the file are resolved against the folder that holds the file, so a
 config works wherever the command is started from. Secrets are never in the file: a
-source names the environment variable that holds its password.
+mailbox, the SMTP server and the database each name the environment variable that holds
+their password. Plain text (security: none) is for a loopback server only.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import date, time
 from pathlib import Path
@@ -14,7 +16,9 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from mailflow.errors import ConfigError
 
@@ -168,6 +172,30 @@ class OutboundSettings(_Frozen):
 
 class DatabaseSettings(_Frozen):
     url: str = "sqlite:///var/mailflow.db"
+    password_env: str = ""  # the variable that holds the password; empty: the URL's own, if any
+
+    @field_validator("url")
+    @classmethod
+    def _parsable(cls, value: str) -> str:
+        # The message must not repeat the URL: it may carry a password.
+        try:
+            make_url(value)
+        except (ArgumentError, ValueError):
+            raise ValueError("not a SQLAlchemy URL such as postgresql+psycopg://mailflow@127.0.0.1/mailflow") from None
+        return value
+
+    @field_validator("password_env")
+    @classmethod
+    def _not_for_sqlite(cls, value: str, info: ValidationInfo) -> str:
+        if value and str(info.data.get("url", "")).startswith("sqlite"):
+            raise ValueError("SQLite has no password; leave password_env out")
+        return value
+
+    def password(self) -> str:
+        return os.environ.get(self.password_env, "") if self.password_env else ""
+
+    def password_in_url(self) -> bool:
+        return make_url(self.url).password is not None
 
 
 class PathSettings(_Frozen):
@@ -269,12 +297,37 @@ class Settings(_Frozen):
 
     @property
     def database_url(self) -> str:
-        """The URL with a relative SQLite path resolved against the config's folder."""
+        """The URL to connect with: a relative SQLite path resolved against the config's folder,
+        the password from database.password_env put in. Print `database_url_shown` instead."""
         url = self.database.url
         prefix = "sqlite:///"
         if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
             return prefix + str(self.resolve(Path(url[len(prefix) :])))
+        if self.database.password_env:
+            with_password = make_url(url).set(password=self.database.password())
+            return with_password.render_as_string(hide_password=False)
         return url
+
+    @property
+    def database_url_shown(self) -> str:
+        """The URL as it may be printed or logged: the password masked."""
+        return hide_password(self.database_url)
+
+
+def hide_password(url: str) -> str:
+    """A database URL with its password masked (***), for output and logs."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or the name localhost; nothing is resolved, so no DNS answer can make a
+    remote server look local."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def config_path(explicit: str | Path | None) -> Path:
@@ -302,16 +355,39 @@ def load_settings(path: Path, *, check_secrets: bool = True) -> Settings:
     if not isinstance(data, dict):
         raise ConfigError(source, ["the top level must be a mapping of sections"])
     settings = settings_from_mapping(data, base_dir=path.resolve().parent, source=source)
-    if check_secrets:
-        _check_secrets(settings, source)
+    problems = _missing_secrets(settings, mail=check_secrets)
+    if problems:
+        raise ConfigError(source, problems)
     return settings
 
 
 def settings_from_mapping(data: dict[str, Any], *, base_dir: Path, source: str = "<config>") -> Settings:
     try:
-        return Settings.model_validate({**data, "base_dir": base_dir})
+        settings = Settings.model_validate({**data, "base_dir": base_dir})
     except ValidationError as exc:
         raise ConfigError(source, [_describe(err) for err in exc.errors()]) from None
+    problems = _plain_text_problems(settings)
+    if problems:
+        raise ConfigError(source, problems)
+    return settings
+
+
+def _plain_text_problems(settings: Settings) -> list[str]:
+    """security: none off loopback: the password (and the mail) would cross the network in clear."""
+    servers: list[tuple[str, str, str]] = [
+        (f"sources.{i}.security", src.host, "the password")
+        for i, src in enumerate(settings.sources)
+        if isinstance(src, ImapSource) and src.security == "none"
+    ]
+    smtp = settings.outbound.smtp
+    if smtp is not None and smtp.security == "none":
+        servers.append(("outbound.smtp.security", smtp.host, "the password" if smtp.user else "every letter"))
+    return [
+        f"{key}: none (no TLS) is allowed only for a loopback host (127.0.0.0/8, ::1, localhost); "
+        f"{host} would get {what} in clear"
+        for key, host, what in servers
+        if not is_loopback(host)
+    ]
 
 
 def _describe(err: Any) -> str:
@@ -327,13 +403,19 @@ def _describe(err: Any) -> str:
     return f"{where}: {message}"
 
 
-def _check_secrets(settings: Settings, source: str) -> None:
+def _missing_secrets(settings: Settings, *, mail: bool) -> list[str]:
+    """Every command opens the database, so its password is always checked; the mailboxes' and the
+    SMTP server's only when `mail` (the commands that reach them)."""
     problems = []
+    db = settings.database
+    if db.password_env and not db.password():
+        problems.append(f"database.password_env: environment variable {db.password_env} is not set or empty")
+    if not mail:
+        return problems
     for i, src in enumerate(settings.sources):
         if isinstance(src, ImapSource) and not src.password():
             problems.append(f"sources.{i}.password_env: environment variable {src.password_env} is not set or empty")
     smtp = settings.outbound.smtp
     if settings.outbound.transport == "smtp" and smtp and smtp.password_env and not smtp.password():
         problems.append(f"outbound.smtp.password_env: environment variable {smtp.password_env} is not set or empty")
-    if problems:
-        raise ConfigError(source, problems)
+    return problems

@@ -16,12 +16,14 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from mailflow import __version__
 from mailflow.app import App, build_app
 from mailflow.config import Settings, config_path, load_settings
-from mailflow.errors import ConfigError, MailflowError
+from mailflow.errors import ConfigError, MailflowError, StoreError
 from mailflow.reasons import Reason
+from mailflow.store import Store
 
 SKELETON = Path(__file__).resolve().parent.parent / "skeleton"
 LOCALES = ["zh-CN", "en"]
@@ -100,6 +102,15 @@ def _app(config: Path | None) -> Iterator[App]:
         yield application
     finally:
         application.close()
+
+
+def _open_store(settings: Settings) -> Store:
+    """The database, migrated; one that cannot be used ends the command with its error, exit 1."""
+    try:
+        return Store.open(settings.database_url)
+    except StoreError as exc:
+        err.print(f"[red]error:[/] {escape(settings.database_url_shown)}: {escape(str(exc))}", highlight=False)
+        raise typer.Exit(1) from None
 
 
 def _reasons_text(reasons: list[dict[str, Any]], locale: str) -> str:

@@ -16,13 +16,14 @@ from mailflow.config import Settings
 from mailflow.reasons import Reason
 from mailflow.clock import SystemClock
 from mailflow.outbound.transports import MemoryTransport
-from mailflow.store import FolderState, InboundMessage, InboundState, JobRun, Outbox, OutboxState, Store
+from mailflow.store import FolderState, InboundMessage, InboundState, JobRun, Outbox, OutboxState
 
 from mailflow.cli import (
     ConfigOpt,
     JsonOpt,
     LimitOpt,
     StateOpt,
+    _open_store,
     _reasons_text,
     _settings,
     app,
@@ -40,7 +41,7 @@ from mailflow.cli import (
 def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Counts by state (incoming and outgoing), the last poll of every folder, and errors."""
     settings = _settings(config, check_secrets=False)
-    store = Store.open(settings.database_url)
+    store = _open_store(settings)
     try:
         with store.session() as session:
             counts = dict(session.exec(select(InboundMessage.state, func.count()).group_by(InboundMessage.state)).all())
@@ -192,7 +193,7 @@ def outbox_retry(
 ) -> None:
     """Queue dead or ambiguous messages again; sent on the next pass (`run --once` sends at once)."""
     settings = _settings(config, check_secrets=False)
-    store = Store.open(settings.database_url)
+    store = _open_store(settings)
     try:
         dispatcher = make_dispatcher(settings, store, SystemClock(), MemoryTransport())
         missing = False
@@ -214,7 +215,7 @@ def _newest(settings: Settings, model: Any, states: list[str] | None, known: tup
         if name not in known:
             err.print(f"unknown state {name!r}; known: {', '.join(known)}")
             raise typer.Exit(2)
-    store = Store.open(settings.database_url)
+    store = _open_store(settings)
     try:
         with store.session() as session:
             query = select(model).order_by(col(model.id).desc()).limit(limit)

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from mailflow import demo as demo_mail
-from mailflow.app import data_paths, make_source
+from mailflow.app import data_paths, make_source, make_transport
 from mailflow.classify import load_rules
-from mailflow.config import config_path
+from mailflow.config import Settings, config_path
 from mailflow.daemon import Daemon
-from mailflow.errors import ConfigError, SourceError
+from mailflow.errors import ConfigError, DeliveryError, SourceError, StoreError
 from mailflow.outbound import check_templates
 from mailflow.outbound.samples import SAMPLES
+from mailflow.outbound.smtp import SmtpTransport
 from mailflow.store.db import make_engine, migrate, schema_status
 
 from mailflow.cli import (
@@ -56,15 +59,18 @@ def init(
     engine = make_engine(settings.database_url)
     try:
         migrate(engine)
+    except StoreError as exc:
+        err.print(f"[red]error:[/] {escape(settings.database_url_shown)}: {escape(str(exc))}", highlight=False)
+        raise typer.Exit(1) from None
     finally:
         engine.dispose()
-    out.print(f"database ready: {settings.database_url}")
+    out.print(f"database ready: {settings.database_url_shown}", highlight=False, markup=False)
     out.print("next: `mailflow check`, then `mailflow run`")
 
 
 @app.command()
 def check(config: ConfigOpt = None) -> None:
-    """Check the config, the rules, the database and that every mailbox can be reached."""
+    """Check the config, the rules, the database, that every mailbox can be reached and the SMTP login."""
     settings = _settings(config)
     out.print(f"[green]✓[/] config {config_path(config)}")
     try:
@@ -79,21 +85,7 @@ def check(config: ConfigOpt = None) -> None:
             err.print(f"  - {problem}", markup=False, highlight=False)
         raise typer.Exit(2)
     out.print(f"[green]✓[/] templates: every kind renders with sample data in {', '.join(LOCALES)}")
-    failed = False
-    engine = make_engine(settings.database_url)
-    try:
-        current, head = schema_status(engine)
-        if current == head:
-            out.print(f"[green]✓[/] database at schema {current}")
-        else:
-            out.print(
-                f"[yellow]![/] database at schema {current}, newest is {head} (`mailflow run` or `init` upgrades it)"
-            )
-    except Exception as exc:  # noqa: BLE001 - any driver error means the database is not usable
-        out.print(f"[red]✗[/] database: {exc}", highlight=False)
-        failed = True
-    finally:
-        engine.dispose()
+    failed = not _check_database(settings)
     for src in settings.sources:
         source = make_source(src, settings)
         try:
@@ -108,7 +100,43 @@ def check(config: ConfigOpt = None) -> None:
             failed = True
         finally:
             source.close()
+    failed = not _check_smtp(settings) or failed
     raise typer.Exit(1 if failed else 0)
+
+
+def _check_database(settings: Settings) -> bool:
+    """Prints the schema's state; False when the database cannot be used."""
+    if settings.database.password_in_url():
+        out.print(
+            "[yellow]![/] database.url holds a password: secrets belong in the environment (database.password_env)"
+        )
+    engine = make_engine(settings.database_url)
+    try:
+        current, head = schema_status(engine)
+    except Exception as exc:  # noqa: BLE001 - any driver error means the database is not usable
+        out.print(f"[red]✗[/] database {escape(settings.database_url_shown)}: {escape(str(exc))}", highlight=False)
+        return False
+    finally:
+        engine.dispose()
+    if current == head:
+        out.print(f"[green]✓[/] database at schema {current}")
+    else:
+        out.print(f"[yellow]![/] database at schema {current}, newest is {head} (`mailflow run` or `init` upgrades it)")
+    return True
+
+
+def _check_smtp(settings: Settings) -> bool:
+    """Logs in to the SMTP server when letters go out by SMTP; False when it refuses or cannot be reached."""
+    transport = make_transport(settings)
+    if not isinstance(transport, SmtpTransport):
+        return True
+    try:
+        done = asyncio.run(transport.check_login())
+    except DeliveryError as exc:
+        out.print(f"[red]✗[/] outbound.smtp: {escape(str(exc))}", highlight=False)
+        return False
+    out.print(f"[green]✓[/] outbound.smtp: {escape(done)}", highlight=False)
+    return True
 
 
 # -- demo ------------------------------------------------------------------------------

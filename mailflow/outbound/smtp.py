@@ -8,6 +8,7 @@ taken the message), and the reply to the dot is awaited for `data_timeout` (RFC 
 suggests 10 minutes). One deadline covers a letter's commands up to the dot (`timeout`), then
 is moved on for the reply: a timer per letter instead of one per command, which showed in the
 sender's CPU time.
+`check_login` is what `mailflow check` asks of the server: a connection and a login, nothing sent.
 """
 
 from __future__ import annotations
@@ -70,6 +71,18 @@ class SmtpTransport:
             await self._reset(smtp)
             raise
 
+    async def check_login(self) -> str:
+        """Connect, EHLO, TLS as configured, AUTH when a user is set, QUIT; says what was done.
+
+        A refusal or an unreachable server raises the DeliveryError a send would, with the reply.
+        """
+        try:
+            await self._connection(0)
+        finally:
+            await self.aclose()
+        login = f"logged in as {self.username}" if self.username else "connected, no login configured"
+        return f"{login} at {self.host}:{self.port} ({self.security})"
+
     async def aclose(self) -> None:
         for smtp in self._pool:
             if smtp is not None and smtp.is_connected:
@@ -98,7 +111,7 @@ class SmtpTransport:
             if smtp.is_ehlo_or_helo_needed:
                 await smtp.ehlo()
         except aiosmtplib.SMTPAuthenticationError as exc:
-            raise PermanentDelivery(f"SMTP login refused: {exc}") from exc
+            raise PermanentDelivery(f"SMTP login refused: {exc.code} {exc.message}") from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise TransientDelivery(f"cannot connect to {self.host}:{self.port}: {exc}") from exc
         self._pool[slot] = smtp
