@@ -49,7 +49,15 @@ ConfigOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
 StateOpt = Annotated[list[str] | None, typer.Option("--state", help="only these states (repeatable)")]
-LimitOpt = Annotated[int, typer.Option("--limit", help="the newest N")]
+TABLE_LIMIT = 50  # rows a table shows unless told otherwise: a terminal holds no more
+LimitOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--limit",
+        help=f"the newest N (default: every row with --json, the newest {TABLE_LIMIT} in the table)",
+        show_default=False,
+    ),
+]
 
 
 def main() -> None:

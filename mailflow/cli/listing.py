@@ -21,6 +21,7 @@ from mailflow.store import FolderState, InboundMessage, InboundState, JobRun, Ou
 from mailflow.cli import (
     ConfigOpt,
     JsonOpt,
+    TABLE_LIMIT,
     LimitOpt,
     StateOpt,
     _open_store,
@@ -109,11 +110,11 @@ def inbox_list(
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
     state: StateOpt = None,
-    limit: LimitOpt = 50,
+    limit: LimitOpt = None,
 ) -> None:
     """One line per message: id, sender, subject, intent, state, reasons."""
     settings = _settings(config, check_secrets=False)
-    rows = _newest(settings, InboundMessage, state, InboundState.ALL, limit)
+    rows = _newest(settings, InboundMessage, state, InboundState.ALL, _rows_wanted(limit, as_json))
     locale = settings.chamber.locale
     items = [
         {
@@ -145,11 +146,11 @@ def outbox_list(
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
     state: StateOpt = None,
-    limit: LimitOpt = 50,
+    limit: LimitOpt = None,
 ) -> None:
     """One line per outgoing message: id, state, attempts, recipients, subject, last error."""
     settings = _settings(config, check_secrets=False)
-    rows = _newest(settings, Outbox, state, OutboxState.ALL, limit)
+    rows = _newest(settings, Outbox, state, OutboxState.ALL, _rows_wanted(limit, as_json))
     zone = settings.chamber.zone
     items = [
         {
@@ -209,8 +210,17 @@ def outbox_retry(
     raise typer.Exit(1 if missing else 0)
 
 
-def _newest(settings: Settings, model: Any, states: list[str] | None, known: tuple[str, ...], limit: int) -> list[Any]:
-    """The newest `limit` rows of `model` (oldest first), in the given states when some are named."""
+def _rows_wanted(limit: int | None, as_json: bool) -> int | None:
+    """The limit asked for; without one, every row for tools (--json) and the newest few for a person."""
+    if limit is not None:
+        return limit
+    return None if as_json else TABLE_LIMIT
+
+
+def _newest(
+    settings: Settings, model: Any, states: list[str] | None, known: tuple[str, ...], limit: int | None
+) -> list[Any]:
+    """The newest `limit` rows of `model` (all when None), oldest first; only those in `states` when named."""
     for name in states or []:
         if name not in known:
             err.print(f"unknown state {name!r}; known: {', '.join(known)}")
@@ -218,7 +228,9 @@ def _newest(settings: Settings, model: Any, states: list[str] | None, known: tup
     store = _open_store(settings)
     try:
         with store.session() as session:
-            query = select(model).order_by(col(model.id).desc()).limit(limit)
+            query = select(model).order_by(col(model.id).desc())
+            if limit is not None:
+                query = query.limit(limit)
             if states:
                 query = query.where(col(model.state).in_(states))
             return list(reversed(session.exec(query).all()))
