@@ -61,6 +61,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "收件服务器认证未通过（{why}），邮件可能并非 {email} 所发，已转秘书处人工处理，不予答复",
         "our receiving server's check failed ({why}): the message may not come from {email}; held, not answered",
     ),
+    "reply_to_letter": (
+        "对本会来信（{letter}）的回复，已转秘书处阅处",
+        "a reply to our letter ({letter}); passed to the secretariat",
+    ),
     "unknown_intent": (
         "无法识别邮件用途，已转秘书处人工处理",
         "the purpose of the message was not recognised; held for the secretariat",

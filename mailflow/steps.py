@@ -20,6 +20,7 @@ from mailflow.parse import ParsedMail, ParseLimits, parse
 from mailflow.reasons import Reason
 from mailflow.screen import auto_reply_reason, bounce_reason, machine_report_reason
 from mailflow.screen.authenticity import NO_VERDICT, Verdict, verdict
+from mailflow.screen.threads import replied_letter
 from mailflow.store import (
     BlobStore,
     InboundMessage,
@@ -186,6 +187,10 @@ def identify_step(ctx: Context) -> Outcome | None:
     return None
 
 
+# Intents that would open a new record; a reply to our letter must not.
+NEW_RECORD_INTENTS = frozenset({"registration", "liaison_change", "submission", "unknown"})
+
+
 @_step("classify")
 def classify_step(ctx: Context) -> Outcome | None:
     domain = "@" + ctx.settings.message_id_domain.lower()
@@ -194,6 +199,12 @@ def classify_step(ctx: Context) -> Outcome | None:
     ctx.row.intent, ctx.row.category, ctx.row.rule = result.intent, result.category, result.rule
     if result.intent in ("auto_reply", "bounce"):
         return Outcome(InboundState.IGNORED, (Reason(result.intent, {"why": f"rule {result.rule}"}),))
+    # An answer to one of our letters is read by the secretariat in that letter's thread; never a
+    # new record (a meeting reply, a dues receipt or a command is still what the rules say).
+    letter = replied_letter(ctx.parsed, facts.is_ours)
+    if letter and ctx.sender_role != "secretariat" and result.intent in NEW_RECORD_INTENTS:
+        ctx.row.intent = "reply"
+        return Outcome(InboundState.HELD, (Reason("reply_to_letter", {"letter": letter}),))
     # A stranger is held as a stranger whatever the mail says: that is what the secretariat
     # must decide, and what the sender is told (how to register).
     if ctx.sender_role == "unknown" and result.intent not in OPEN_TO_UNKNOWN_SENDERS:

@@ -34,6 +34,12 @@ SAMPLES: dict[str, dict[str, Any]] = {
             }
         ],
     },
+    "ack_reply": {
+        "name": "王芳",
+        "original_subject": "回复：【已收到】BS-2026-0042 我公司参加2026中国国际机床展览会",
+        "received_at": "2026年11月24日 09:30",
+        "letter_reference": "BS-2026-0042",
+    },
     "ack_message": {
         "name": "王芳",
         "unit_name": "成都宏达机械有限公司",

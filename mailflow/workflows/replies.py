@@ -2,7 +2,8 @@
 
 Accepted: an acknowledgement with its reference and what was understood. Rejected: each
 reason with how to put it right. Held because the sender is unknown: one explanation of how
-to register, at most once a month per address. Everything else (auto-replies, bounces, list
+to register, at most once a month per address. A reply to one of our letters: a note that the
+secretariat has it, at most once per thread of ours. Everything else (auto-replies, bounces, list
 mail, skipped or failed mail, commands, which answer for themselves) gets no answer; nor does a
 sender who already had `max_per_hour` automatic replies in the last hour, so that no loop
 with another robot can form.
@@ -56,6 +57,7 @@ class Answer:
     kind: str
     key: str
     values: dict[str, Any]
+    thread: str | None = None  # our first letter's Message-ID, when this answers a reply to it
 
 
 class Replies:
@@ -92,7 +94,7 @@ class Replies:
                 recipients=[row.sender],
                 rendered=self.renderer.render(answer.kind, answer.values, sent_on=self._date(ctx.now)),
                 in_reply_to=ctx.mail.message_id,
-                references=ctx.mail.references,
+                references=_with_thread(ctx.mail.references, answer.thread),
                 auto_submitted=AUTO_REPLIED,
                 inbound_id=row.id,
                 reference=answer.values.get("reference"),
@@ -111,6 +113,9 @@ class Replies:
             month = ctx.now.astimezone(self.zone).strftime("%Y-%m")
             key = f"reply:unknown:{(row.sender or '').lower()}:{month}"
             return Answer("unknown_sender", key, {**base, "email": row.sender})
+        replied = next((r.params["letter"] for r in outcome.reasons if r.code == "reply_to_letter"), None)
+        if outcome.state == InboundState.HELD and replied:
+            return self._thread_answer(ctx, str(replied), base)
         if outcome.state != InboundState.PROCESSED:
             return None
         attachments = [{"name": c.safe_name, "width": c.width, "height": c.height} for c in ctx.checks if not c.inline]
@@ -149,6 +154,18 @@ class Replies:
             return Answer("ack_message", _message_key(row.id), values)
         return None  # commands are answered by their own workflow
 
+    def _thread_answer(self, ctx: Context, replied: str, base: dict[str, Any]) -> Answer:
+        """One letter per thread of ours, ever: a robot answering each of our letters meets silence."""
+        letter = _letter(ctx.session, replied)
+        thread = replied
+        if letter is not None:
+            domain = "@" + self.message_id_domain.lower()
+            ours = [m for m in (letter.references or "").split() if m.lower().endswith(domain)]
+            thread = ours[0] if ours else letter.message_id
+        reference = (letter.reference if letter else None) or ("" if "@" in replied else replied)
+        values = {**base, "name": self._name(ctx), "letter_reference": reference}
+        return Answer("ack_reply", f"reply:thread:{thread}", values, thread=thread)
+
     def _counts(self, session: Session, now: datetime) -> dict[str, int]:
         """Automatic replies per address in the hour before `now`: one query per transaction."""
         counts: dict[str, int] | None = session.info.get(_COUNTS)
@@ -178,6 +195,22 @@ class Replies:
 
     def _date(self, when: datetime) -> str:
         return local_date(when, self.zone, self.locale)
+
+
+def _with_thread(references: tuple[str, ...], thread: str | None) -> tuple[str, ...]:
+    """References that name the thread's first letter, so that an answer to this answer (a robot
+    sets In-Reply-To alone) still leads back to it."""
+    if thread is None or thread in references:
+        return references
+    return (thread, *references)
+
+
+def _letter(session: Session, replied: str) -> Outbox | None:
+    """Our letter a reply names: by its Message-ID, or the first letter that carried the reference."""
+    if "@" in replied:
+        return find_one(session, Outbox, "message_id", replied)
+    query = select(Outbox).where(col(Outbox.reference) == replied).order_by(col(Outbox.id))
+    return session.exec(query).first()
 
 
 def _message_key(inbound_id: int | None) -> str:
