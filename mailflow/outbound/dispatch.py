@@ -8,8 +8,10 @@ those letters left: they become `ambiguous`, are listed, and are resent only by
 `mailflow outbox retry` (SMTP cannot be made transactional, RFC 1047). A transport that can
 safely hand a letter over twice (the file transport) gets them back instead. A temporary
 failure is retried with exponential backoff until max_attempts; a permanent one is dead at
-once, with the reason kept. With `per_minute`, letters leave no faster than that (providers
-throttle), spaced evenly.
+once, with the reason kept, and so is a letter that cannot be built: one letter's fault never
+holds up the others. With `per_minute`, letters leave no faster than that (providers
+throttle), spaced evenly. `progress` is told of every step with the letters in hand, so that
+whoever runs the dispatcher can tell a slow server from a dispatcher that is stuck.
 """
 
 from __future__ import annotations
@@ -26,12 +28,16 @@ from sqlmodel import col, select
 
 from mailflow.clock import Clock
 from mailflow.errors import AmbiguousDelivery, DeliveryError, PermanentDelivery
-from mailflow.outbound.outbox import OUTBOX_TABLE, Sendable, build_message, verp_address
+from mailflow.outbound.outbox import OUTBOX_TABLE, Sendable, build_message, verp_address, wire_address
 from mailflow.outbound.transports import Letter, Transport
 from mailflow.store import Outbox, OutboxState, Store
 
 log = logging.getLogger("mailflow.send")
 Outcome = tuple[Any, DeliveryError | None, datetime]  # the row as claimed, failure or None, when
+# How long a transport that says nothing of it may take over one letter (the file transport: a write).
+_QUICK_HOLD = 60.0
+# Beyond the transport's own time: a commit that waits for the database (SQLite's busy timeout is 30 s).
+_COMMIT_ALLOWANCE = 120.0
 
 
 _T = OUTBOX_TABLE
@@ -131,6 +137,14 @@ class Dispatcher:
         self.chunk = 100 if transport.idempotent else 2 * transport.slots
         self._loop = asyncio.Runner(loop_factory=_loop_factory())
         self._committer = ThreadPoolExecutor(1, thread_name_prefix="mailflow-outbox-commit")
+        self.progress: Callable[[int], None] = _unwatched  # told at every step: the letters in hand
+        self._in_hand = 0  # taken (marked `sending`) and not yet recorded
+
+    @property
+    def longest_silence(self) -> float:
+        """How long this dispatcher may go without a step while it holds letters: the longest its
+        transport may take over one letter, and a commit that waits for the database."""
+        return float(getattr(self.transport, "longest_hold", _QUICK_HOLD)) + _COMMIT_ALLOWANCE
 
     def close(self) -> None:
         self._loop.run(self.transport.aclose())
@@ -171,20 +185,13 @@ class Dispatcher:
             while (row := await lanes.get()) is not None:
                 if lanes.empty():
                     drained.set()
-                letter = self._letter(row)  # built here, between the replies it waits for
-                try:
-                    await self.transport.send(slot, letter)
-                    done.append((row, None, self.clock.now()))
-                except DeliveryError as exc:
-                    done.append((row, exc, self.clock.now()))
-                except Exception as exc:  # noqa: BLE001 - whether it left is unknown; never resend on our own
-                    log.exception("the %s transport failed", self.transport.name)
-                    failure = AmbiguousDelivery(f"the transport failed: {type(exc).__name__}: {exc}")
-                    done.append((row, failure, self.clock.now()))
+                done.append((row, await self._deliver(slot, row), self.clock.now()))
+                self.progress(self._in_hand)
 
         async def pause(seconds: float) -> None:
             left = seconds
             while left > 0 and not should_stop():
+                self.progress(self._in_hand)  # waiting on the rate limit is not being stuck
                 step = min(0.5, left)
                 if self.sleep is not None:
                     await asyncio.sleep(0)  # the slots work first, then the test's clock moves
@@ -243,12 +250,34 @@ class Dispatcher:
             except asyncio.CancelledError:
                 commit.result()  # the connection is not closed under a commit still running
                 raise
+        self._in_hand += len(rows) - len(done)
+        self.progress(self._in_hand)
         return sent, rows
+
+    async def _deliver(self, slot: int, row: Any) -> DeliveryError | None:
+        """Build one letter and hand it to the transport; the failure, or None when it was delivered.
+
+        Never raises: a lane that died on one letter left the letters queued behind it waiting
+        for ever, and the run (`run --once`, a stop) with them.
+        """
+        try:
+            letter = self._letter(row)  # built here, between the replies it waits for
+        except Exception as exc:  # noqa: BLE001 - this letter's fault: it goes nowhere, the others go on
+            log.exception("outbox %s cannot be built", row.id)
+            return PermanentDelivery(f"the letter cannot be built: {type(exc).__name__}: {exc}")
+        try:
+            await self.transport.send(slot, letter)
+        except DeliveryError as exc:
+            return exc
+        except Exception as exc:  # noqa: BLE001 - whether it left is unknown; never resend on our own
+            log.exception("the %s transport failed", self.transport.name)
+            return AmbiguousDelivery(f"the transport failed: {type(exc).__name__}: {exc}")
+        return None
 
     def _letter(self, row: Any) -> Letter:
         return Letter(
             verp_address(self.sender, row) if self.verp else self.sender,
-            tuple(row.recipients),
+            tuple([wire_address(r) for r in row.recipients]),
             build_message(row, sender=self.sender, sender_name=self.sender_name),
             row.message_id,
         )
@@ -293,3 +322,7 @@ class Dispatcher:
             if row.state in (OutboxState.DEAD, OutboxState.AMBIGUOUS, OutboxState.RETRY):
                 row.state, row.next_attempt_at, row.attempts = OutboxState.QUEUED, self.clock.now(), 0
             return row.state
+
+
+def _unwatched(_in_hand: int) -> None:
+    """Progress that nobody watches (a dispatcher run inline)."""

@@ -7,8 +7,10 @@ interpreter lock. The daemon wakes the sender after every commit that may have q
 the sender wakes itself for the next retry. The two share nothing but the database: the outbox
 is the queue, so a sender that dies, alone or with the daemon, leaves rows the next one
 resumes from (what a killed sender was handing over is ambiguous, see `dispatch`); one that
-died on its own is replaced at the start of the next pass. Tests and the demo send inline
-(InlineSender), on the caller's clock and transport.
+died on its own is replaced at the start of the next pass. A sender that holds letters and
+takes no step for longer than its dispatcher allows (Heartbeat) is stuck: it is killed and
+replaced as if it had died. Tests and the demo send inline (InlineSender), on the caller's
+clock and transport.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import multiprocessing
 import os
 import select
 import signal
+import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -77,25 +80,59 @@ class InlineSender:
         pass
 
 
+class Heartbeat:
+    """The sender's progress, in memory it shares with the daemon: when it last took a step, the
+    letters it held then, and how long it may go without a step while it holds some.
+
+    The sender writes and the daemon reads, without a lock: each value is one aligned 8-byte
+    word, and a read that falls between two writes sees a fresh time, never a false stall.
+    time.monotonic is the system's CLOCK_MONOTONIC, the same in both processes.
+    """
+
+    def __init__(self) -> None:
+        self._shared = multiprocessing.get_context("fork").RawArray("d", 3)  # last step, in hand, bound
+
+    def allow(self, seconds: float) -> None:
+        self._shared[2] = seconds
+
+    def beat(self, in_hand: int) -> None:
+        self._shared[0] = time.monotonic()
+        self._shared[1] = in_hand
+
+    def stuck(self) -> tuple[int, float] | None:
+        """(letters in hand, seconds without a step) when that is longer than allowed, else None."""
+        last, in_hand, bound = self._shared[:]
+        silent = time.monotonic() - last
+        return (int(in_hand), silent) if in_hand and bound and silent > bound else None
+
+
 class SenderProcess:
     """A forked process that runs a dispatcher whenever it is woken, and for each retry when due.
 
     `make_dispatcher` runs in the child: the dispatcher's database connections, SMTP
     connections and event loop are made there, never shared across the fork. `recover` runs
     in the daemon when a sender has died, before another starts: what the dead one was
-    handing over becomes ambiguous, and is not sent again on our own.
+    handing over becomes ambiguous, and is not sent again on our own. `stall_after` is how long
+    the sender may hold letters without a step; by default its dispatcher's `longest_silence`.
     """
 
     background = True
 
     def __init__(
-        self, make_dispatcher: Callable[[], Dispatcher], recover: Callable[[], int], *, look_again: float = 30.0
+        self,
+        make_dispatcher: Callable[[], Dispatcher],
+        recover: Callable[[], int],
+        *,
+        look_again: float = 30.0,
+        stall_after: float | None = None,
     ) -> None:
         self._make = make_dispatcher
         self._recover = recover
         # Letters that others queue (`mailflow outbox retry`, another worker) come without a
         # wake: the sender looks for them at least this often.
         self._look_again = look_again
+        self._stall_after = stall_after
+        self._heartbeat = Heartbeat()
         self._process: BaseProcess | None = None
         self._pipe = -1  # the writing end of the pipe the sender reads its wakes from
         self._replies: Connection | None = None  # the sender's answers to settle
@@ -109,6 +146,7 @@ class SenderProcess:
         pass): no other thread of the daemon should be inside a database transaction while it
         forks, or SQLite's bookkeeping of that transaction's locks would come along."""
         if self._process is not None:
+            self._kill_if_stuck()
             if self._process.is_alive():
                 return
             self._replace_dead()
@@ -117,8 +155,11 @@ class SenderProcess:
         # A wake never blocks the daemon: when the pipe is full, the sender has wakes enough to read.
         os.set_blocking(wake_w, False)
         replies, reply_w = context.Pipe(duplex=False)
+        self._heartbeat = Heartbeat()
         process = context.Process(
-            target=_serve, args=(self._make, wake_r, reply_w, self._look_again), name="mailflow-send"
+            target=_serve,
+            args=(self._make, wake_r, reply_w, self._look_again, self._heartbeat, self._stall_after),
+            name="mailflow-send",
         )
         process.start()
         os.close(wake_r)
@@ -158,6 +199,8 @@ class SenderProcess:
             if ready:  # the sender is gone: wait until it is reaped, so that is_alive() says so
                 self._process.join()
                 return None
+            if self._kill_if_stuck():
+                continue  # its sentinel is ready at the next wait
             if should_stop() and not asked_to_stop:
                 # The sender finishes the letters in hand and answers with what it sent.
                 os.kill(self._process.pid or 0, signal.SIGTERM)
@@ -167,14 +210,29 @@ class SenderProcess:
         return None
 
     def close(self) -> None:
-        """Stop the sender: it finishes the letters in hand (a stop, not a kill), then exits."""
+        """Stop the sender: it finishes the letters in hand (a stop, not a kill), then exits; one
+        that is stuck is killed (what it held is ambiguous at the next start)."""
         if self._process is None:
             return
         if self._process.is_alive():
             os.kill(self._process.pid or 0, signal.SIGTERM)
-        self._process.join()
+        while self._process.exitcode is None:
+            self._process.join(0.5)
+            self._kill_if_stuck()
         self._process = None
         self._close_pipes()
+
+    def _kill_if_stuck(self) -> bool:
+        """Kill a sender that has held letters without a step for longer than it may: a hung
+        server it has no timeout for, a lock it waits for, a bug. Killed, not asked to stop, since
+        a sender in that state would not get to its stop either."""
+        stuck = self._heartbeat.stuck()
+        if stuck is None or self._process is None or not self._process.is_alive():
+            return False
+        in_hand, silent = stuck
+        log.error("the sender has held %d letters for %.0f s without a step; killing it", in_hand, silent)
+        os.kill(self._process.pid or 0, signal.SIGKILL)
+        return True
 
     def _replace_dead(self) -> None:
         assert self._process is not None
@@ -206,7 +264,14 @@ class SenderProcess:
             self._replies = None
 
 
-def _serve(make_dispatcher: Callable[[], Dispatcher], wake: int, replies: Connection, look_again: float) -> None:
+def _serve(
+    make_dispatcher: Callable[[], Dispatcher],
+    wake: int,
+    replies: Connection,
+    look_again: float,
+    heartbeat: Heartbeat,
+    stall_after: float | None,
+) -> None:
     """The sender process: send what is due, wait for a wake or the next retry, again; until stopped."""
 
     def body() -> None:
@@ -215,6 +280,8 @@ def _serve(make_dispatcher: Callable[[], Dispatcher], wake: int, replies: Connec
         gc.freeze()
         stop = _StopOnSignal()
         dispatcher = make_dispatcher()
+        heartbeat.allow(stall_after or dispatcher.longest_silence)
+        dispatcher.progress = heartbeat.beat
         try:
             sent = 0
             while not stop():

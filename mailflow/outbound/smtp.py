@@ -68,8 +68,17 @@ class SmtpTransport:
                 raise AmbiguousDelivery(f"no reply after the final dot within {self.data_timeout:g} s") from exc
             raise TransientDelivery(f"no reply from the server within {self.timeout:g} s") from exc
         except DeliveryError:
-            await self._reset(smtp)
+            await self._reset(smtp)  # a refused envelope is not left open under the next letter
             raise
+        except BaseException:
+            smtp.close()  # out of step with the server: the next letter starts on a new connection
+            raise
+
+    @property
+    def longest_hold(self) -> float:
+        """The longest one letter may take here: connecting, TLS and login (each up to `timeout`),
+        the commands up to the final dot (one `timeout`), and the reply to the dot."""
+        return 4 * self.timeout + self.data_timeout
 
     async def check_login(self) -> str:
         """Connect, EHLO, TLS as configured, AUTH when a user is set, QUIT; says what was done.
@@ -127,27 +136,45 @@ class SmtpTransport:
         return self._tls
 
     async def _envelope(self, smtp: aiosmtplib.SMTP, sender: str, recipients: list[str]) -> None:
-        """MAIL FROM and RCPT TO. Plain ASCII addresses (ours are) are written as they are, which
-        spares aiosmtplib's address parsing on every letter; others go through it (SMTPUTF8)."""
+        """MAIL FROM and RCPT TO. Plain ASCII addresses (most are) are written as they are, which
+        spares aiosmtplib's address parsing on every letter; others go through it."""
         try:
-            if not all(_PLAIN_ADDRESS.fullmatch(a) for a in (sender, *recipients)):
-                await smtp.mail(sender, timeout=None)
-                for recipient in recipients:
-                    await smtp.rcpt(recipient, timeout=None)
-                return
-            reply = await smtp.execute_command(b"MAIL FROM:<" + sender.encode("ascii") + b">", timeout=None)
-            if reply.code != 250:
-                raise _by_code(reply.code, reply.message)
-            for recipient in recipients:
-                reply = await smtp.execute_command(b"RCPT TO:<" + recipient.encode("ascii") + b">", timeout=None)
-                if reply.code not in (250, 251):
-                    raise _by_code(reply.code, reply.message)
+            if all(_PLAIN_ADDRESS.fullmatch(a) for a in (sender, *recipients)):
+                await self._plain_envelope(smtp, sender, recipients)
+            else:
+                await self._parsed_envelope(smtp, sender, recipients)
         except DeliveryError:
             raise
         except aiosmtplib.SMTPResponseException as exc:
             raise _by_code(exc.code, exc.message) from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise TransientDelivery(f"connection lost before the data: {exc}") from exc
+        except ValueError as exc:  # aiosmtplib will not put this address on a command line
+            raise PermanentDelivery(f"the address cannot be sent: {exc}") from exc
+
+    @staticmethod
+    async def _plain_envelope(smtp: aiosmtplib.SMTP, sender: str, recipients: list[str]) -> None:
+        reply = await smtp.execute_command(b"MAIL FROM:<" + sender.encode("ascii") + b">", timeout=None)
+        if reply.code != 250:
+            raise _by_code(reply.code, reply.message)
+        for recipient in recipients:
+            reply = await smtp.execute_command(b"RCPT TO:<" + recipient.encode("ascii") + b">", timeout=None)
+            if reply.code not in (250, 251):
+                raise _by_code(reply.code, reply.message)
+
+    @staticmethod
+    async def _parsed_envelope(smtp: aiosmtplib.SMTP, sender: str, recipients: list[str]) -> None:
+        """An address beyond ASCII (张三@例子.中国) goes only with SMTPUTF8 on MAIL FROM (RFC 6531); a
+        server that does not offer it can never take the letter, so that is final."""
+        wide = next((a for a in (sender, *recipients) if not a.isascii()), None)
+        options = []
+        if wide is not None:
+            if not smtp.supports_extension("smtputf8"):
+                raise PermanentDelivery(f"the server does not offer SMTPUTF8, needed for {wide}")
+            options = ["SMTPUTF8"]
+        await smtp.mail(sender, options=options, encoding="utf-8", timeout=None)
+        for recipient in recipients:
+            await smtp.rcpt(recipient, encoding="utf-8", timeout=None)
 
     async def _data(self, smtp: aiosmtplib.SMTP, message: bytes) -> SMTPProtocol:
         """DATA, then the message and the final dot; returns the protocol to read the reply from."""

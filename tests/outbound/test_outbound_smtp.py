@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import email
 import ssl
+from collections.abc import Iterator
 from email.policy import default
 from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from servers.smtp import DropsAtData, Recorder, free_port
+from returns import returns_within
+from servers.smtp import DropsAtData, Recorder, free_port, start_smtp_server
 from servers.tls import make_certificate
 
 from mailflow.clock import FixedClock
@@ -43,9 +45,16 @@ def queued(store: Store, clock: FixedClock, to: str = "wangfang@hongda-machinery
 
 
 def dispatch(
-    store: Store, clock: FixedClock, port: int, security: str = "none", ca_file: str | None = None
+    store: Store,
+    clock: FixedClock,
+    port: int,
+    security: str = "none",
+    ca_file: str | None = None,
+    concurrency: int = 1,
 ) -> Dispatcher:
-    transport = SmtpTransport("127.0.0.1", port, security=security, timeout=5, data_timeout=5, ca_file=ca_file)
+    transport = SmtpTransport(
+        "127.0.0.1", port, security=security, timeout=5, data_timeout=5, ca_file=ca_file, concurrency=concurrency
+    )
     dispatcher = Dispatcher(store, transport, clock, sender="mishuchu@chamber.example.org", sender_name="商会秘书处")
     dispatcher.run()
     dispatcher.close()
@@ -167,5 +176,75 @@ def test_delivers_over_tls_and_starttls_verifying_the_certificate(
         clock.advance(minutes=5)
         dispatch(store, clock, controller.port, security, ca_file=str(tmp_path / "cert.pem"))
         assert row(store, row_id).state == OutboxState.SENT and len(recorder.received) == 1
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(params=[True, False], ids=["smtputf8", "ascii-only"])
+def either_server(request: pytest.FixtureRequest) -> Iterator[tuple[Recorder, int, bool]]:
+    """A server that offers SMTPUTF8, and one that does not (aiosmtpd's default)."""
+    recorder = Recorder()
+    controller = start_smtp_server(recorder, smtputf8=request.param)
+    try:
+        yield recorder, controller.port, request.param
+    finally:
+        controller.stop()
+
+
+WIDE = ["张三@例子.中国", "jdöe@mächine.example"]  # local parts beyond ASCII: only SMTPUTF8 carries them
+
+
+def test_a_batch_with_non_ascii_recipients_delivers_every_other_letter_once(
+    either_server: tuple[Recorder, int, bool], store: Store, clock: FixedClock
+) -> None:
+    """GIVEN one connection and a batch where 张三@例子.中国 and jdöe@mächine.example sit among ASCII
+    recipients (one of them at an internationalised domain), WHEN the batch is sent, THEN the run
+    returns, every ASCII letter is delivered once, wangfang@例子.中国 goes to its IDNA name without
+    SMTPUTF8, and the two others go with SMTPUTF8 on MAIL FROM when the server offers it, or are
+    dead with the reason when it does not."""
+    recorder, port, smtputf8 = either_server
+    ascii_ids = [queued(store, clock, to=f"liaison{n}@unit.example.cn") for n in range(2)]
+    wide_ids = [queued(store, clock, to=to) for to in WIDE]
+    idn_id = queued(store, clock, to="wangfang@例子.中国")
+    ascii_ids.append(queued(store, clock, to="liaison9@unit.example.cn"))
+
+    returns_within(30, lambda: dispatch(store, clock, port))
+
+    assert [row(store, i).state for i in [*ascii_ids, idn_id]] == [OutboxState.SENT] * 4
+    utf8_by_recipient = {to: utf8 for _, utf8, (to,) in recorder.envelopes}
+    assert len(recorder.envelopes) == len(utf8_by_recipient), "each letter delivered once"
+    assert utf8_by_recipient["wangfang@xn--fsqu00a.xn--fiqs8s"] is False
+    if smtputf8:
+        assert [row(store, i).state for i in wide_ids] == [OutboxState.SENT] * 2
+        assert [utf8_by_recipient[to] for to in WIDE] == [True, True]
+        assert all(any(f"To: {to}\r\n".encode() in raw for raw in recorder.received) for to in WIDE)
+        assert len(recorder.envelopes) == 6
+    else:
+        assert [(row(store, i).state, row(store, i).last_error) for i in wide_ids] == [
+            (OutboxState.DEAD, f"the server does not offer SMTPUTF8, needed for {to}") for to in WIDE
+        ]
+        assert len(recorder.envelopes) == 4
+
+
+@pytest.mark.parametrize("refused", ["nobody@hongda-machinery.cn", "nobody.张三@例子.中国"])
+def test_a_recipient_refused_at_rcpt_leaves_the_connection_ready_for_the_next_letter(
+    store: Store, clock: FixedClock, refused: str
+) -> None:
+    """GIVEN one connection, WHEN the server answers 550 to RCPT TO (for an ASCII address, or one that
+    needs SMTPUTF8), THEN that letter is dead with the server's reason and the next letter is
+    delivered on the same connection (the refused envelope was reset, not left open under it)."""
+    recorder = Recorder()
+    controller = start_smtp_server(recorder, smtputf8=True)
+    started = recorder.connections  # aiosmtpd's own probe at start
+    try:
+        refused_id = queued(store, clock, to=refused)
+        next_id = queued(store, clock, to="wangfang@hongda-machinery.cn")
+        returns_within(30, lambda: dispatch(store, clock, controller.port))
+        assert (row(store, refused_id).state, row(store, refused_id).last_error) == (
+            OutboxState.DEAD,
+            "550 5.1.1 no such user",
+        )
+        assert row(store, next_id).state == OutboxState.SENT and len(recorder.received) == 1
+        assert recorder.connections == started + 1
     finally:
         controller.stop()

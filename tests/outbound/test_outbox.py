@@ -6,7 +6,9 @@ import asyncio
 import email
 from email.policy import default
 from pathlib import Path
+from typing import Any
 
+import pytest
 from builders import REPO
 from sqlmodel import select
 
@@ -266,3 +268,24 @@ def test_threading_headers_from_the_senders_mail_cannot_add_a_header() -> None:
     )
     msg = email.message_from_bytes(build_message(row, sender="s@x.org", sender_name="S"), policy=default)
     assert msg["Bcc"] is None and msg["In-Reply-To"] == "<x@y Bcc: everyone@example.org>"
+
+
+def test_a_letter_that_cannot_be_built_is_dead_and_the_others_go(
+    store: Store, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN three letters on one lane, the second of which cannot be built, WHEN they are sent, THEN
+    the run returns, that letter is dead with the reason, and the two others are sent. (No letter
+    the outbox can hold fails to build any more, so the fault is put into the builder here.)"""
+    ids = [ack(store, clock, key=f"ack:{n}") for n in range(3)]
+
+    def build(row: Any, **kwargs: str) -> bytes:
+        if row.id == ids[1]:
+            raise UnicodeEncodeError("ascii", "张三", 0, 1, "ordinal not in range(128)")
+        return build_message(row, **kwargs)
+
+    monkeypatch.setattr("mailflow.outbound.dispatch.build_message", build)
+    transport = MemoryTransport()
+    assert Dispatcher(store, transport, clock, sender="s@x.org", sender_name="S").run() == 2
+    assert len(transport.outbox) == 2
+    assert [state(store, i).state for i in ids] == [OutboxState.SENT, OutboxState.DEAD, OutboxState.SENT]
+    assert (state(store, ids[1]).last_error or "").startswith("the letter cannot be built: UnicodeEncodeError")

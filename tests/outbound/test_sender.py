@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from processes import state
+from returns import returns_within
 from servers.smtp import Recorder
 
 from mailflow.clock import SystemClock
@@ -29,7 +30,9 @@ SENDER = "mishuchu@chamber.example.org"
 class Home:
     """A store on disk and a sender process whose dispatcher (made in the child) uses it."""
 
-    def __init__(self, tmp: Path, port: int, *, timeout: float = 5, look_again: float = 30) -> None:
+    def __init__(
+        self, tmp: Path, port: int, *, timeout: float = 5, look_again: float = 30, stall_after: float | None = None
+    ) -> None:
         self.url = f"sqlite:///{tmp / 'send.db'}"
         self.store = Store.open(self.url)
         self.clock = SystemClock()
@@ -38,7 +41,10 @@ class Home:
         # The daemon's own dispatcher, for what the daemon does itself: recover after a death.
         self.local = self.dispatcher(self.store)
         self.sender = SenderProcess(
-            lambda: self.dispatcher(Store(make_engine(self.url))), self.local.recover, look_again=look_again
+            lambda: self.dispatcher(Store(make_engine(self.url))),
+            self.local.recover,
+            look_again=look_again,
+            stall_after=stall_after,
         )
 
     def dispatcher(self, store: Store) -> Dispatcher:
@@ -47,12 +53,17 @@ class Home:
         )
         return Dispatcher(store, transport, self.clock, sender=SENDER, sender_name="商会秘书处")
 
-    def queue(self, count: int) -> None:
-        """`count` letters in one commit, as a workflow queues them."""
+    def queue(self, count: int, to: str | None = None) -> None:
+        """`count` letters in one commit, as a workflow queues them (to `to`, or each to a liaison)."""
         rendered = Rendered("【会议通知】2026年度联络员会议", "王芳：\n\n您好！\n", "<p>王芳：</p>")
         with self.store.session() as session:
             drafts = [
-                Draft(key=f"notice:{i}", kind="notice", recipients=[f"liaison{i}@unit.example.cn"], rendered=rendered)
+                Draft(
+                    key=f"notice:{i}",
+                    kind="notice",
+                    recipients=[to or f"liaison{i}@unit.example.cn"],
+                    rendered=rendered,
+                )
                 for i in range(self.queued, self.queued + count)
             ]
             queue_once(session, *drafts, now=self.clock.now(), message_id_domain="mailflow.test")
@@ -199,3 +210,47 @@ def test_the_inline_sender_sends_when_the_pass_settles(home: Home, smtp_server: 
     assert recorder.received == []
     assert inline.settle(lambda: False) == 2
     assert len(recorder.received) == 2
+
+
+def test_a_letter_that_cannot_go_does_not_hold_up_the_settle(home: Home, smtp_server: tuple[Recorder, int]) -> None:
+    """GIVEN a running sender and letters queued around one to 张三@例子.中国 on a server that does
+    not offer SMTPUTF8, WHEN the daemon settles (the end of `run --once`), THEN it returns, the
+    others are delivered once, and that one is dead with the reason; the sender goes on."""
+    recorder, _ = smtp_server
+    home.sender.start()
+    home.queue(2)
+    home.queue(1, to="张三@例子.中国")
+    home.queue(2)
+    assert returns_within(30, lambda: home.sender.settle(lambda: False)) == 4
+    assert len(recorder.received) == 4
+    rows = home.rows()
+    assert [row.state for row in rows] == [OutboxState.SENT] * 2 + [OutboxState.DEAD] + [OutboxState.SENT] * 2
+    assert rows[2].last_error == "the server does not offer SMTPUTF8, needed for 张三@例子.中国"
+    home.queue(1)
+    assert home.sender.settle(lambda: False) == 1
+
+
+def test_a_sender_that_makes_no_progress_is_killed_and_replaced(
+    tmp_path: Path, smtp_server: tuple[Recorder, int]
+) -> None:
+    """GIVEN a sender whose letter gets no answer for longer than the bound on progress (the server
+    goes silent at MAIL FROM; the bound is set below the SMTP timeout here, as a sender stuck for
+    any reason would look), WHEN the daemon settles, THEN the sender is killed, the letter in hand
+    is ambiguous as for a sender that died, another sender starts, and the settle returns."""
+    recorder, port = smtp_server
+    recorder.stall_at = "mail"
+    home = Home(tmp_path, port, timeout=60, stall_after=0.5)
+    try:
+        home.sender.start()
+        first = home.sender.pid
+        home.queue(1)
+        assert returns_within(30, lambda: home.sender.settle(lambda: False)) == 0
+        assert home.sender.pid not in (None, first), "a new sender took over"
+        assert first is not None and state(first) is None, "the stuck one is gone"
+        [row] = home.rows()
+        assert row.state == OutboxState.AMBIGUOUS
+        recorder.stall_at = None
+        home.queue(1)
+        assert home.sender.settle(lambda: False) == 1
+    finally:
+        home.close()

@@ -11,7 +11,11 @@ Scripted faults are what a real server does on a bad day: a 4xx or 5xx to the fi
 dropped connection at DATA (before the message went) or right after the final dot (the server
 has the message but the client never hears). `stall_at` ("mail" or "dot") makes the server go
 silent at that step, for the sender's timeouts. `Recorder.peak` is the most connections open at
-once, so a test can see the sender's concurrency from the server's side.
+once, so a test can see the sender's concurrency from the server's side; `Recorder.connections`
+counts every connection made. A recipient whose local part starts with "nobody" is refused at
+RCPT TO (550). `start_smtp_server(recorder, smtputf8=True)` offers SMTPUTF8 (RFC 6531);
+`Recorder.envelopes` keeps each accepted message's MAIL FROM, whether it carried SMTPUTF8, and
+its recipients.
 """
 
 from __future__ import annotations
@@ -37,10 +41,12 @@ class Recorder:
 
     def __init__(self) -> None:
         self.received: list[bytes] = []
+        self.envelopes: list[tuple[str, bool, tuple[str, ...]]] = []  # from, SMTPUTF8, to
         self.replies: list[str] = []
         self.drop_after_dot = False
         self.open = 0
         self.peak = 0
+        self.connections = 0
         self.arrived = threading.Condition()
         self.kill_at: str | None = None
         self.victim: Callable[[], None] | None = None
@@ -65,6 +71,7 @@ class Recorder:
             await asyncio.Event().wait()  # silent until the server stops
 
     def connected(self, change: int) -> None:
+        self.connections += max(change, 0)
         self.open += change
         self.peak = max(self.peak, self.open)
 
@@ -73,13 +80,14 @@ class Recorder:
         with self.arrived:
             return self.arrived.wait_for(lambda: len(self.received) >= count, timeout)
 
-    def keep(self, content: bytes) -> None:
+    def keep(self, envelope: Any) -> None:
         with self.arrived:
-            self.received.append(content)
+            self.received.append(envelope.content)
+            self.envelopes.append((envelope.mail_from, bool(envelope.smtp_utf8), tuple(envelope.rcpt_tos)))
             self.arrived.notify_all()
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
-        if address.startswith("nobody@"):
+        if address.startswith("nobody"):
             return "550 5.1.1 no such user"
         envelope.rcpt_tos.append(address)
         return "250 OK"
@@ -87,24 +95,24 @@ class Recorder:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         await self.stall("dot")
         if self.kill_at == "dot":
-            self.keep(envelope.content)
+            self.keep(envelope)
             self.kill("dot")
             return "250 OK"
         if self.kill_at == "reply":
             if self._answered == 0:
                 self._answered += 1
-                self.keep(envelope.content)
+                self.keep(envelope)
                 return "250 OK"
             self.kill("reply")
             return "451 4.3.0 the sender is gone"
         if self.drop_after_dot:
             self.drop_after_dot = False
-            self.keep(envelope.content)  # the server has it, but the client never hears
+            self.keep(envelope)  # the server has it, but the client never hears
             server.transport.close()
             return "250 OK"
         reply = self.replies.pop(0) if self.replies else "250 OK"
         if reply.startswith("250"):
-            self.keep(envelope.content)
+            self.keep(envelope)
         return reply
 
 
@@ -133,10 +141,11 @@ class DropsAtData(SmtpServer):
 
 class ScriptedController(Controller):
     def factory(self) -> SmtpServer:
-        return DropsAtData(self.handler, hostname="mailflow.test")
+        utf8 = bool(self.SMTP_kwargs["enable_SMTPUTF8"])
+        return DropsAtData(self.handler, hostname="mailflow.test", enable_SMTPUTF8=utf8)
 
 
-def start_smtp_server(recorder: Recorder) -> ScriptedController:
-    controller = ScriptedController(recorder, hostname="127.0.0.1", port=free_port())
+def start_smtp_server(recorder: Recorder, *, smtputf8: bool = False) -> ScriptedController:
+    controller = ScriptedController(recorder, hostname="127.0.0.1", port=free_port(), enable_SMTPUTF8=smtputf8)
     controller.start()
     return controller
