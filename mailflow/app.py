@@ -56,7 +56,7 @@ def build_app(
     """Wire everything; `transport` replaces the configured one (tests use the memory transport)."""
     clock = clock or SystemClock()
     rules = rules or load_rules(settings.rules_dir)
-    store = Store.open(settings.database_url)
+    store = Store.open(settings.database_url, busy_timeout=settings.database.busy_timeout)
     data = settings.data_dir
     fsync = settings.daemon.fsync
     raw = BlobStore(data / "raw", suffix=".eml", fsync=fsync)
@@ -126,7 +126,7 @@ def background_sender(app: App) -> SenderProcess:
         # process's copies without a word to the server.
         for source, _ in app.sources:
             source.detach()
-        return make_dispatcher(settings, Store(make_engine(settings.database_url)), clock)
+        return make_dispatcher(settings, Store(make_engine(settings.database_url, busy_timeout=settings.database.busy_timeout)), clock)
 
     return SenderProcess(make, app.dispatcher.recover)
 

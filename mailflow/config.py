@@ -173,6 +173,9 @@ class OutboundSettings(_Frozen):
 class DatabaseSettings(_Frozen):
     url: str = "sqlite:///var/mailflow.db"
     password_env: str = ""  # the variable that holds the password; empty: the URL's own, if any
+    # Seconds a write waits for a SQLite file another process holds; after that the daemon
+    # waits with backoff (daemon.reconnect_max_seconds) and tries again, failing no mail.
+    busy_timeout: float = Field(30, gt=0, le=600)
 
     @field_validator("url")
     @classmethod

@@ -5,7 +5,9 @@ run`) from a process of its own, woken after every commit that may have queued o
 
 A stop (SIGTERM, SIGINT) is a request: the message in hand is finished and committed, then
 the loop returns. A source that fails is retried with exponential backoff while the others
-go on; its error is kept for `mailflow status`.
+go on; its error is kept for `mailflow status`. When the database or the data folder fails
+(locked, full, read-only, restarted), the whole pass waits with backoff, says so once in the
+log and in the health file that `mailflow status` reads, and resumes by itself.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from mailflow.ingest.runner import ProcessRunner, ThreadRunner
 from mailflow.ingest.source import MailSource
 from mailflow.outbound.sender import InlineSender, Sender
 from mailflow.store import FolderState
+from mailflow.store.faults import Outage, StoreUnavailable, fault_of
+from mailflow.store.health import write_health
 
 log = logging.getLogger("mailflow.daemon")
 
@@ -37,6 +41,7 @@ class RunReport:
     processed: int = 0
     sent: int = 0
     errors: list[str] = field(default_factory=list)
+    store_fault: str | None = None  # the database or the data folder failed: the pass waits, no one is to blame
     pipeline_seconds: float = 0.0  # wall time of the pass; the ingest's own is in ingest.seconds
 
 
@@ -47,8 +52,11 @@ class Daemon:
         self._sleep = sleep
         self._stop = False
         self._failures: dict[str, int] = {}
+        self.outage = Outage(app.settings.daemon.reconnect_max_seconds)
         # Mail a stopped process was handing over may or may not have left: never resend it on our own.
         app.dispatcher.recover()
+        for blobs in (app.raw, app.pipeline.attachments):
+            blobs.sweep()  # what a killed process left half-written
 
     def close(self) -> None:
         """Stop the sender (a background one finishes the letters in hand)."""
@@ -95,7 +103,11 @@ class Daemon:
         try:
             while True:
                 finished = not runner.running()
-                done = self.app.pipeline.run_pending(self.stopping, progress, committed=self.sender.wake)
+                try:
+                    done = self.app.pipeline.run_pending(self.stopping, progress, committed=self.sender.wake)
+                except StoreUnavailable as exc:
+                    report.store_fault = str(exc)
+                    break
                 report.processed += done
                 if self._stop or (finished and not done):
                     break
@@ -108,21 +120,27 @@ class Daemon:
         if result is not None:
             report.ingest, errors, self._failures = result
             report.errors.extend(errors)
+            report.store_fault = report.store_fault or report.ingest.store_fault
         else:
             report.errors.append("ingest ended without a report (see the log); its mail is taken next pass")
         report.pipeline_seconds = time.perf_counter() - started
-        if not self._stop:
-            self._run_jobs()
+        if not self._stop and report.store_fault is None:
+            report.store_fault = self._run_jobs()
             self.sender.wake()
         if settle:
             report.sent = self.sender.settle(self.stopping)
         return report
 
-    def _run_jobs(self) -> None:
+    def _run_jobs(self) -> str | None:
+        """Run the jobs due; the store's failure, if that is what stopped them."""
         try:
             self.app.scheduler.run_due()  # each job logs its run
-        except Exception:  # noqa: BLE001 - a bug in a job must not stop the mail; the job runs again next pass
+        except Exception as exc:  # noqa: BLE001 - a bug in a job must not stop the mail; the job runs again next pass
+            detail = fault_of(exc)
+            if detail is not None:
+                return detail
             log.exception("a scheduled job failed")
+        return None
 
     def _detach_sources(self) -> None:
         """In a forked ingest process: leave the parent's database and mailbox connections alone."""
@@ -146,6 +164,9 @@ class Daemon:
                 self._record_error(source, str(exc))
                 log.warning("source %s failed: %s", source.name, exc)
             except Exception as exc:  # noqa: BLE001 - a bug in ingest must not kill the daemon silently
+                report.store_fault = fault_of(exc)
+                if report.store_fault is not None:
+                    break  # the mail stays on the server, unmarked: the next pass takes it
                 log.exception("ingest from %s failed", source.name)
                 errors.append(f"{source.name}: {type(exc).__name__}: {exc}")
         report.seconds = time.perf_counter() - started
@@ -164,6 +185,13 @@ class Daemon:
             return archiver.poll(source, on_batch)
 
     def _record_error(self, source: MailSource, message: str) -> None:
+        try:
+            self._write_error(source, message)
+        except Exception as exc:  # noqa: BLE001 - the store failing too is the outage's to report
+            if fault_of(exc) is None:
+                raise
+
+    def _write_error(self, source: MailSource, message: str) -> None:
         now = self.app.clock.now()
         with self.app.store.session() as session:
             rows = {r.folder: r for r in session.exec(select(FolderState).where(FolderState.source == source.name))}
@@ -185,11 +213,25 @@ class Daemon:
             first = False
             if self._stop:
                 break
+            if report.store_fault is not None:
+                self._wait_for_store(report.store_fault)
+                continue
+            if self.outage.active:
+                self.outage.recovered()
+                self._health()
             if report.errors:
                 self._backoff()
                 continue
             self._wait_for_mail()
         log.info("mailflow stopped")
+
+    def _wait_for_store(self, detail: str) -> None:
+        delay = self.outage.failed(detail)
+        self._health()
+        nap(delay, self.stopping, self._sleep)
+
+    def _health(self) -> None:
+        write_health(self.app.settings.data_dir, self.outage.detail)
 
     def _backoff(self) -> None:
         worst = max(self._failures.values(), default=1)

@@ -5,6 +5,10 @@ in one transaction per batch: a message's state, reasons and records commit toge
 at all, and the batch pays for one durable commit instead of one per message. When a message
 raises, the batch is undone and run again one message per transaction, where a SAVEPOINT
 around each message confines the error to the message that raised it.
+
+When the database or the disk fails instead (locked, full, read-only, restarted), no message
+is to blame: the batch is undone, its messages get back the attempt their claim counted, and
+StoreUnavailable tells the daemon to wait and come back.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from mailflow.clock import Clock
 from mailflow.reasons import Reason
 from mailflow.steps import PREPARE, STEPS, WRITE, Context, Outcome, PipelineSettings, Roster, Step
 from mailflow.store import BlobStore, InboundMessage, InboundState, Store, StoredAttachment
+from mailflow.store.faults import StoreUnavailable, fault_of
 from mailflow.workflows import FINISHERS, Finisher
 
 log = logging.getLogger("mailflow.pipeline")
@@ -48,6 +53,7 @@ class Pipeline:
         self.settings = settings
         self.clock = clock
         self.batch_size = batch_size
+        self._refund: set[int] = set()  # claimed in a batch the store failed: their attempt is given back
 
     def run_pending(
         self,
@@ -60,17 +66,39 @@ class Pipeline:
         `committed` is called after each batch is committed (its answers are queued then)."""
         done = 0
         roster: Roster | None = None
-        while not should_stop():
-            rows = self._claim()
-            if not rows:
-                break
-            if roster is None:
-                with self.store.session() as session:
-                    roster = Roster(session)
-            done += self._run_batch(rows, roster, should_stop, progress)
-            if committed is not None:
-                committed()
+        claimed: list[int] = []
+        try:
+            self._give_back_attempts()
+            while not should_stop():
+                rows = self._claim()
+                if not rows:
+                    break
+                claimed = [row.id or 0 for row in rows]
+                if roster is None:
+                    with self.store.session() as session:
+                        roster = Roster(session)
+                done += self._run_batch(rows, roster, should_stop, progress)
+                claimed = []
+                if committed is not None:
+                    committed()
+        except Exception as exc:
+            detail = fault_of(exc)
+            if detail is None:
+                raise
+            self._refund.update(claimed)
+            raise StoreUnavailable(detail) from exc
         return done
+
+    def _give_back_attempts(self) -> None:
+        """The store failed under these messages before: that attempt was not theirs to count."""
+        if not self._refund:
+            return
+        with self.store.session() as session:
+            rows = session.exec(select(InboundMessage).where(col(InboundMessage.id).in_(self._refund))).all()
+            for row in rows:
+                if row.state == InboundState.ARCHIVED and row.attempts > 0:
+                    row.attempts -= 1
+        self._refund.clear()
 
     def _claim(self) -> list[InboundMessage]:
         """Take the oldest archived messages and count the attempt, committed before the work.
@@ -134,7 +162,9 @@ class Pipeline:
                 for ctx, outcome in prepared:
                     self._conclude(ctx, outcome or self._run_steps(ctx, WRITE))
                 work.commit()
-        except Exception:  # noqa: BLE001 - one message's bug must not stop the others
+        except Exception as exc:  # noqa: BLE001 - one message's bug must not stop the others
+            if fault_of(exc) is not None:
+                raise  # the store's failure, not a message's: running them one by one would blame each
             log.warning("a message in batch %s failed; running the batch one by one", ids, exc_info=True)
             prepared = []
             done: list[int] = []
@@ -162,6 +192,8 @@ class Pipeline:
                 ctx = self._context(row, session, roster)
                 self._conclude(ctx, self._run_steps(ctx))
         except Exception as exc:  # noqa: BLE001 - a bug in one message must not stop the daemon
+            if fault_of(exc) is not None:
+                raise
             log.error("processing message %s failed:\n%s", inbound_id, traceback.format_exc())
             session.expire(row)  # the savepoint is gone; so is everything the steps wrote
             if ctx is not None and ctx.mail is not None:  # keep what identifies it in listings

@@ -1,7 +1,7 @@
 """Command line: each command wires the app through app.py; exit 0 ok, 1 failure, 2 bad config or usage.
 
 This module holds the typer app and what every command shares; the commands live in
-setup.py (init, check, demo), running.py (run, reprocess, rules test) and listing.py
+setup.py (init, check, demo), running.py (run, reprocess, rules test), status.py and listing.py
 (status, inbox, outbox), imported at the end so that they register.
 """
 
@@ -131,4 +131,4 @@ def _reasons_text(reasons: list[dict[str, Any]], locale: str) -> str:
     return ";".join(texts) if locale.startswith("zh") else "; ".join(texts)
 
 
-from mailflow.cli import setup, running, listing  # noqa: E402, F401 - the commands register with `app`, in this order
+from mailflow.cli import setup, running, listing, status  # noqa: E402, F401 - the commands register with `app`, in this order

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
-from sqlalchemy import func
 from sqlmodel import col, select
 
 from mailflow.app import make_dispatcher
@@ -16,7 +15,7 @@ from mailflow.config import Settings
 from mailflow.reasons import Reason
 from mailflow.clock import SystemClock
 from mailflow.outbound.transports import MemoryTransport
-from mailflow.store import FolderState, InboundMessage, InboundState, JobRun, Outbox, OutboxState
+from mailflow.store import InboundMessage, InboundState, Outbox, OutboxState
 
 from mailflow.cli import (
     ConfigOpt,
@@ -27,7 +26,6 @@ from mailflow.cli import (
     _open_store,
     _reasons_text,
     _settings,
-    app,
     err,
     inbox_app,
     out,
@@ -36,73 +34,6 @@ from mailflow.cli import (
 
 
 # -- status, inbox ---------------------------------------------------------------------
-
-
-@app.command()
-def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
-    """Counts by state (incoming and outgoing), the last poll of every folder, and errors."""
-    settings = _settings(config, check_secrets=False)
-    store = _open_store(settings)
-    try:
-        with store.session() as session:
-            counts = dict(session.exec(select(InboundMessage.state, func.count()).group_by(InboundMessage.state)).all())
-            sending = dict(session.exec(select(Outbox.state, func.count()).group_by(Outbox.state)).all())
-            folders = session.exec(select(FolderState).order_by(FolderState.source, FolderState.folder)).all()
-            runs = session.exec(select(JobRun).order_by(col(JobRun.id))).all()
-    finally:
-        store.close()
-    last_runs = {run.job: run for run in runs}  # the newest run of each job
-    data: dict[str, Any] = {
-        "counts": {state: counts.get(state, 0) for state in InboundState.ALL},
-        "total": sum(counts.values()),
-        "outbox": {state: sending.get(state, 0) for state in OutboxState.ALL},
-        "folders": [
-            {
-                "source": f.source,
-                "folder": f.folder,
-                "uidvalidity": f.uidvalidity,
-                "last_seen_uid": f.last_seen_uid,
-                "last_poll": f.last_poll_at.isoformat() if f.last_poll_at else None,
-                "last_error": f.last_error,
-                "last_error_at": f.last_error_at.isoformat() if f.last_error_at else None,
-            }
-            for f in folders
-        ],
-        "jobs": [
-            {
-                "job": r.job,
-                "slot": r.slot,
-                "outcome": r.outcome,
-                "done_at": r.done_at.isoformat() if r.done_at else None,
-            }
-            for r in last_runs.values()
-        ],
-    }
-    if as_json:
-        out.print_json(json.dumps(data, ensure_ascii=False))
-        return
-    for title, counts in (("messages by state", data["counts"]), ("outgoing mail by state", data["outbox"])):
-        table = Table(title=title)
-        table.add_column("state")
-        table.add_column("count", justify="right")
-        for state, count in counts.items():
-            table.add_row(state, str(count))
-        out.print(table)
-    zone = settings.chamber.zone
-    ftable = Table(title="mailboxes")
-    for column in ("source", "folder", "last poll", "last error"):
-        ftable.add_column(column)
-    for f in folders:
-        poll = f.last_poll_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if f.last_poll_at else "never"
-        ftable.add_row(f.source, f.folder, poll, f.last_error or "")
-    out.print(ftable)
-    jtable = Table(title="scheduled jobs, last run")
-    for column in ("job", "slot", "outcome", "done at"):
-        jtable.add_column(column)
-    for r in last_runs.values():
-        done = r.done_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if r.done_at else ""
-        jtable.add_row(r.job, r.slot, r.outcome, done)
-    out.print(jtable)
 
 
 @inbox_app.command("list")

@@ -18,7 +18,9 @@ from mailflow.errors import ConfigError, DeliveryError, SourceError, StoreError
 from mailflow.outbound import check_templates
 from mailflow.outbound.samples import SAMPLES
 from mailflow.outbound.smtp import SmtpTransport
-from mailflow.store.db import make_engine, migrate, schema_status
+from mailflow.store.db import make_engine, migrate, schema_status, write_probe
+from mailflow.store.faults import data_probe
+from mailflow.store.health import read_health
 
 from mailflow.cli import (
     LOCALES,
@@ -34,6 +36,8 @@ from mailflow.cli import (
 
 
 # -- init, check -----------------------------------------------------------------------
+
+CHECK_TIMEOUT = 3.0  # seconds check waits for a database another process holds
 
 
 @app.command()
@@ -122,7 +126,30 @@ def _check_database(settings: Settings) -> bool:
         out.print(f"[green]✓[/] database at schema {current}")
     else:
         out.print(f"[yellow]![/] database at schema {current}, newest is {head} (`mailflow run` or `init` upgrades it)")
-    return True
+    return _check_store_health(settings)
+
+
+def _check_store_health(settings: Settings) -> bool:
+    """Can the daemon write now: the database (not locked by another process) and the data folder."""
+    problems = []
+    engine = make_engine(settings.database_url, busy_timeout=CHECK_TIMEOUT)
+    try:
+        locked = write_probe(engine)
+    finally:
+        engine.dispose()
+    if locked:
+        problems.append(f"database cannot take a write within {CHECK_TIMEOUT:.0f} s: {locked}")
+    folder = data_probe(settings.data_dir)
+    if folder:
+        problems.append(f"data folder: {folder}")
+    daemon = read_health(settings.data_dir)
+    if daemon and daemon.get("store_fault"):
+        problems.append(f"the running daemon waits for the store: {daemon['store_fault']}")
+    for problem in problems:
+        out.print(f"[red]✗[/] {escape(problem)}", highlight=False)
+    if not problems:
+        out.print("[green]✓[/] database and data folder take writes")
+    return not problems
 
 
 def _check_smtp(settings: Settings) -> bool:

@@ -54,11 +54,13 @@ class PassReport:
     skipped: int = 0
     duplicates: int = 0
     seconds: float = 0.0
+    store_fault: str | None = None  # the database or the data folder failed; the mail stays on the server
 
     def add(self, other: PassReport) -> None:
         self.archived += other.archived
         self.skipped += other.skipped
         self.duplicates += other.duplicates
+        self.store_fault = self.store_fault or other.store_fault
 
 
 class Archiver:

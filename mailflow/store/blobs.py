@@ -31,11 +31,11 @@ class BlobStore:
         target = self.path(digest)
         if target.exists():
             return digest
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
             if target.parent not in self._made:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 self._made.add(target.parent)
-            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
             with open(tmp, "wb") as fh:
                 fh.write(data)
                 if self.fsync:
@@ -45,8 +45,20 @@ class BlobStore:
             if self.fsync:
                 self._sync_dir(target.parent)
         except OSError as exc:
+            # A full disk leaves a partial file behind: take it away, or it fills what space comes back.
+            tmp.unlink(missing_ok=True)
             raise StoreError(f"cannot write {target}: {exc}") from exc
         return digest
+
+    def sweep(self) -> int:
+        """Remove what writers that died left half-written (`.<name>.<pid>.tmp` of a pid now gone)."""
+        removed = 0
+        for tmp in self.root.glob("*/.*.tmp"):
+            pid = tmp.name.rsplit(".", 2)[-2]
+            if pid.isdigit() and not alive(int(pid)):
+                tmp.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     def get(self, digest: str) -> bytes:
         try:
@@ -62,3 +74,16 @@ class BlobStore:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def alive(pid: int) -> bool:
+    """Whether a process of that id runs (here: whether a temporary file's writer may still write)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

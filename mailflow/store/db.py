@@ -18,16 +18,19 @@ from sqlmodel import Session, SQLModel, create_engine, select
 
 from mailflow.errors import StoreError
 from mailflow.store import storable
+from mailflow.store.faults import fault_of
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 T = TypeVar("T", bound=SQLModel)
 
 
-def make_engine(url: str, *, synchronous: str = "FULL") -> Engine:
+def make_engine(url: str, *, synchronous: str = "FULL", busy_timeout: float = 30.0, reader: bool = False) -> Engine:
     """An engine for `url`; SQLite gets WAL, a busy timeout and foreign keys.
 
     synchronous=FULL makes every commit durable before we move the mail on the server:
     with NORMAL, a power cut could lose a commit that the server already acted on.
+    A `reader` (status) begins its transactions as plain reads, which another process's
+    write lock does not stop in WAL mode.
     """
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
@@ -35,7 +38,7 @@ def make_engine(url: str, *, synchronous: str = "FULL") -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
-            connect_args={"timeout": 30, "check_same_thread": False},
+            connect_args={"timeout": busy_timeout, "check_same_thread": False},
             json_serializer=storable.storable_json,
         )
         storable.install(engine)
@@ -56,7 +59,7 @@ def make_engine(url: str, *, synchronous: str = "FULL") -> Engine:
             # The archiver and the pipeline write from two threads. A transaction that
             # starts as a reader and later writes cannot wait for the other writer in WAL
             # mode (SQLITE_BUSY at once); taking the write lock up front lets it wait.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN" if reader else "BEGIN IMMEDIATE")
 
         return engine
     engine = create_engine(url, pool_pre_ping=True, json_serializer=storable.storable_json)
@@ -87,6 +90,16 @@ def schema_status(engine: Engine) -> tuple[str | None, str | None]:
     return current, head
 
 
+def write_probe(engine: Engine) -> str | None:
+    """Why the database cannot take a write now (locked by another process, read-only, gone), or None."""
+    try:
+        with engine.begin() as conn:  # on SQLite this takes the write lock (BEGIN IMMEDIATE), then lets go
+            conn.exec_driver_sql("SELECT 1")
+    except Exception as exc:  # noqa: BLE001 - any driver error is the answer
+        return fault_of(exc) or f"{type(exc).__name__}: {exc}"[:300]
+    return None
+
+
 def find_one(session: Session, model: type[T], field: str, value: Any) -> T | None:
     """The row of `model` whose `field` equals `value`: one added in this transaction and not yet
     flushed (the pipeline writes a batch at once, without autoflush), or else one in the database."""
@@ -103,8 +116,8 @@ class Store:
         self.engine = engine
 
     @classmethod
-    def open(cls, url: str, *, migrate_schema: bool = True) -> Store:
-        engine = make_engine(url)
+    def open(cls, url: str, *, migrate_schema: bool = True, busy_timeout: float = 30.0) -> Store:
+        engine = make_engine(url, busy_timeout=busy_timeout)
         if migrate_schema:
             migrate(engine)
         return cls(engine)
