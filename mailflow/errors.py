@@ -13,6 +13,7 @@ exceptions; these are for operations that fail::
     └── DeliveryError        a transport did not deliver a message
         ├── TransientDelivery   try again later (4xx, connection refused or lost before the data)
         ├── PermanentDelivery   refused for good (5xx)
+        │   └── RecipientRefused   a recipient refused for good at RCPT TO: the address may be wrong
         └── AmbiguousDelivery   may have arrived (lost after the final dot): never resent on its own
 """
 
@@ -71,6 +72,14 @@ class TransientDelivery(DeliveryError):
 
 class PermanentDelivery(DeliveryError):
     """Refused for good."""
+
+
+class RecipientRefused(PermanentDelivery):
+    """The server refused one recipient for good at RCPT TO; `recipient` is the address as sent."""
+
+    def __init__(self, message: str, recipient: str) -> None:
+        super().__init__(message)
+        self.recipient = recipient
 
 
 class AmbiguousDelivery(DeliveryError):

@@ -9,7 +9,9 @@ those letters left: they become `ambiguous`, are listed, and are resent only by
 safely hand a letter over twice (the file transport) gets them back instead. A temporary
 failure is retried with exponential backoff until max_attempts; a permanent one is dead at
 once, with the reason kept, and so is a letter that cannot be built: one letter's fault never
-holds up the others. With `per_minute`, letters leave no faster than that (providers
+holds up the others. A recipient refused for good at RCPT TO is flagged, and a letter to a
+flagged address is dead with the reason (see `suppression`), in the transaction that takes it;
+one to several goes to those still mailed and says whom it left out. With `per_minute`, letters leave no faster than that (providers
 throttle), spaced evenly. `progress` is told of every step with the letters in hand, so that
 whoever runs the dispatcher can tell a slow server from a dispatcher that is stuck.
 """
@@ -27,7 +29,8 @@ from sqlalchemy import Connection, bindparam, func, update
 from sqlmodel import col, select
 
 from mailflow.clock import Clock
-from mailflow.errors import AmbiguousDelivery, DeliveryError, PermanentDelivery
+from mailflow.errors import AmbiguousDelivery, DeliveryError, PermanentDelivery, RecipientRefused
+from mailflow.outbound import suppression
 from mailflow.outbound.outbox import OUTBOX_TABLE, Sendable, build_message, verp_address, wire_address
 from mailflow.outbound.transports import Letter, Transport
 from mailflow.store import Outbox, OutboxState, Store
@@ -61,7 +64,7 @@ _CLAIM = (
 _RECORD_SENT = (
     update(_T)
     .where(_T.c.id == bindparam("row"))
-    .values(state=OutboxState.SENT, sent_at=bindparam("at"), last_error=None)
+    .values(state=OutboxState.SENT, sent_at=bindparam("at"), last_error=bindparam("note"))
 )
 _RECORD_FAILED = (
     update(_T)
@@ -139,6 +142,8 @@ class Dispatcher:
         self._committer = ThreadPoolExecutor(1, thread_name_prefix="mailflow-outbox-commit")
         self.progress: Callable[[int], None] = _unwatched  # told at every step: the letters in hand
         self._in_hand = 0  # taken (marked `sending`) and not yet recorded
+        # Letters taken that go to only some of their recipients: (those it goes to, whom it left out and why).
+        self._withheld: dict[int, tuple[tuple[str, ...], str]] = {}
 
     @property
     def longest_silence(self) -> float:
@@ -240,7 +245,7 @@ class Dispatcher:
             transaction = conn.begin()
             try:
                 sent = self._record(conn, done)
-                rows = self._claim(conn, size) if size else []
+                rows = self._withhold(conn, self._claim(conn, size)) if size else []
             except BaseException:
                 transaction.rollback()
                 raise
@@ -275,9 +280,10 @@ class Dispatcher:
         return None
 
     def _letter(self, row: Any) -> Letter:
+        recipients = self._withheld[row.id][0] if row.id in self._withheld else row.recipients
         return Letter(
             verp_address(self.sender, row) if self.verp else self.sender,
-            tuple([wire_address(r) for r in row.recipients]),
+            tuple([wire_address(r) for r in recipients]),
             build_message(row, sender=self.sender, sender_name=self.sender_name),
             row.message_id,
         )
@@ -286,20 +292,53 @@ class Dispatcher:
         claimed = conn.execute(_CLAIM, {"now": self.clock.now(), "size": size}).all()
         return sorted(claimed, key=lambda r: (r.next_attempt_at, r.id))
 
+    def _withhold(self, conn: Connection, rows: list[Any]) -> list[Any]:
+        """The rows taken, less those whose every recipient is flagged: those are recorded dead with
+        the reason, in this transaction. A row with some recipients flagged goes to the others."""
+        flagged = suppression.suppressed(conn, [r for row in rows for r in row.recipients], self.clock.now())
+        if not flagged:
+            return rows
+        going: list[Any] = []
+        dead: list[Outcome] = []
+        for row in rows:
+            left_out = [r for r in row.recipients if suppression.key(r) in flagged]
+            if not left_out:
+                going.append(row)
+                continue
+            why = [flagged[suppression.key(r)] for r in left_out]
+            rest = tuple(r for r in row.recipients if suppression.key(r) not in flagged)
+            if not rest:
+                reason = why[0] if len(why) == 1 else "; ".join(f"{r}: {w}" for r, w in zip(left_out, why, strict=True))
+                dead.append((row, PermanentDelivery(reason), self.clock.now()))
+                continue
+            note = "; ".join(f"not sent to {r}: {w}" for r, w in zip(left_out, why, strict=True))
+            self._withheld[row.id] = (rest, note)
+            going.append(row)
+        self._record(conn, dead)
+        return going
+
     def _record(self, conn: Connection, done: list[Outcome]) -> int:
-        """Write the outcomes in `done`; returns how many were sent."""
+        """Write the outcomes in `done`, and flag the addresses refused for good; returns how many were sent."""
         if not done:
             return 0
-        sent = [{"row": row.id, "at": at} for row, failure, at in done if failure is None]
+        notes = {row.id: self._withheld.pop(row.id, ((), None))[1] for row, _, _ in done}
+        sent = [{"row": row.id, "at": at, "note": notes[row.id]} for row, failure, at in done if failure is None]
         if sent:
             conn.execute(_RECORD_SENT, sent)
         failed = [self._failed(row, failure) for row, failure, _ in done if failure is not None]
         if failed:
             conn.execute(_RECORD_FAILED, failed)
-        for row, failure, _ in done:
+        for row, failure, at in done:
             state = "sent" if failure is None else type(failure).__name__
             log.info("outbox %s %s", row.id, state, extra={"outbox": row.id, "state": state})
+            if isinstance(failure, RecipientRefused) and suppression.blames_address(str(failure)):
+                suppression.hard(conn, self._refused(row, failure.recipient), str(failure), at)
         return len(sent)
+
+    @staticmethod
+    def _refused(row: Any, sent_as: str) -> str:
+        """The row's recipient that went on the wire as `sent_as` (an IDNA domain is flagged as written)."""
+        return next((r for r in row.recipients if wire_address(r) == sent_as), sent_as)
 
     def _failed(self, row: Any, failure: DeliveryError) -> dict[str, Any]:
         """The row's new state after `failure` (`row` as claimed: its attempts include this one)."""

@@ -20,7 +20,7 @@ import ssl
 import aiosmtplib
 from aiosmtplib.protocol import SMTPProtocol
 
-from mailflow.errors import AmbiguousDelivery, DeliveryError, PermanentDelivery, TransientDelivery
+from mailflow.errors import AmbiguousDelivery, DeliveryError, PermanentDelivery, RecipientRefused, TransientDelivery
 from mailflow.outbound.transports import Letter
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")
@@ -145,6 +145,8 @@ class SmtpTransport:
                 await self._parsed_envelope(smtp, sender, recipients)
         except DeliveryError:
             raise
+        except aiosmtplib.SMTPRecipientRefused as exc:
+            raise _by_code(exc.code, exc.message, exc.recipient) from exc
         except aiosmtplib.SMTPResponseException as exc:
             raise _by_code(exc.code, exc.message) from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
@@ -160,7 +162,7 @@ class SmtpTransport:
         for recipient in recipients:
             reply = await smtp.execute_command(b"RCPT TO:<" + recipient.encode("ascii") + b">", timeout=None)
             if reply.code not in (250, 251):
-                raise _by_code(reply.code, reply.message)
+                raise _by_code(reply.code, reply.message, recipient)
 
     @staticmethod
     async def _parsed_envelope(smtp: aiosmtplib.SMTP, sender: str, recipients: list[str]) -> None:
@@ -214,8 +216,11 @@ class SmtpTransport:
                 smtp.close()
 
 
-def _by_code(code: int, message: str) -> DeliveryError:
+def _by_code(code: int, message: str, recipient: str | None = None) -> DeliveryError:
+    """The failure a reply means; `recipient` when it answered RCPT TO for that address."""
     text = f"{code} {message}".strip()
     if 400 <= code < 500:
         return TransientDelivery(text)
+    if recipient is not None:
+        return RecipientRefused(text, recipient)
     return PermanentDelivery(text)

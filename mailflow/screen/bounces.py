@@ -14,6 +14,7 @@ from email.policy import compat32
 from mailflow.parse import ParsedMail
 
 _FIELD = re.compile(rb"^(Final-Recipient|Original-Recipient|Action|Status|Diagnostic-Code)\s*:\s*(.+)$", re.I | re.M)
+_FOLD = re.compile(rb"\r?\n[ \t]+")  # a line break that continues the field above (RFC 5322 folding)
 _MESSAGE_ID = re.compile(r"Message-ID:\s*<([^<>\s]+)>", re.I)
 
 
@@ -41,7 +42,9 @@ def read_bounce(mail: ParsedMail, domain: str) -> Bounce:
     fields: dict[str, str] = {}
     for part in mail.attachments:
         if part.content_type == "message/delivery-status":
-            for name, value in _FIELD.findall(part.data):
+            # Unfolded first: Postfix folds a long Diagnostic-Code, and its first line alone
+            # often stops mid-sentence, before what the server said of the address.
+            for name, value in _FIELD.findall(_FOLD.sub(b" ", part.data)):
                 fields.setdefault(name.decode().lower(), value.decode("utf-8", "replace").strip())
     return Bounce(
         message_id=_our_message_id(mail, domain),

@@ -246,16 +246,21 @@ class Outbox(SQLModel, table=True):
 
 
 class AddressFlag(SQLModel, table=True):
-    """An address mail to which bounced: shown to the secretariat, who decide what to do."""
+    """An address mail to which bounced: shown to the secretariat, and not mailed while suppressed
+    (see outbound.suppression); mail from it clears it."""
 
     __tablename__ = "address_flag"
 
     id: int | None = Field(default=None, primary_key=True)
-    email: str = Field(max_length=320, unique=True)
+    email: str = Field(max_length=320, unique=True)  # lower case
     reason: str = ""
     bounces: int = 0
     first_at: datetime | None = _ts()
     last_at: datetime | None = _ts()
+    suppressed_at: datetime | None = _ts()  # mail to it stopped then; None: only soft bounces counted so far
+    suppressed_until: datetime | None = _ts()  # after soft bounces, mail goes again then; None: until mail from it
+    # When each soft bounce of the last seven days came (ISO 8601, UTC): the third stops mail.
+    soft_bounces_at: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
 
 class JobRun(SQLModel, table=True):

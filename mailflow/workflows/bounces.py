@@ -4,7 +4,9 @@ The letter is found by our Message-ID in the bounce, or, with VERP on, by the ad
 bounce was sent to (it names the letter).
 
 Runs after the pipeline has decided the message is a bounce (it is ignored, never answered).
-A delay notice (4.x.x, Action: delayed) is noted on the row but changes nothing else.
+A permanent failure that blames the address stops mail to it (outbound.suppression); a delay
+notice or a temporary failure is noted on the row and counted as a soft bounce. Mail a person
+sends from a flagged address clears the flag: the address works.
 """
 
 from __future__ import annotations
@@ -13,19 +15,29 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import select
 
+from mailflow.outbound import suppression
 from mailflow.outbound.outbox import read_verp, verp_matches
 from mailflow.screen.bounces import read_bounce
-from mailflow.store import AddressFlag, Outbox, OutboxState
-from mailflow.store.db import find_one
+from mailflow.store import InboundState, Outbox, OutboxState
 
 if TYPE_CHECKING:
     from mailflow.steps import Context, Outcome
 
+# Held for a doubtful From: such mail says nothing of whether the address it names works.
+_DOUBTFUL_SENDER = frozenset({"forged_sender", "no_sender"})
+
 
 def record(ctx: Context, outcome: Outcome) -> None:
-    if ctx.row.intent != "bounce" or ctx.mail is None:
+    if ctx.mail is None:
         return
-    bounce = read_bounce(ctx.mail, ctx.settings.message_id_domain)
+    if ctx.row.intent == "bounce":
+        _bounced(ctx)
+    elif ctx.row.sender and _written_by_a_person(ctx, outcome):
+        suppression.clear(ctx.session.connection(), ctx.row.sender)
+
+
+def _bounced(ctx: Context) -> None:
+    bounce = read_bounce(ctx.parsed, ctx.settings.message_id_domain)
     sent = None
     if bounce.message_id is not None:
         sent = ctx.session.exec(select(Outbox).where(Outbox.message_id == bounce.message_id)).first()
@@ -34,12 +46,24 @@ def record(ctx: Context, outcome: Outcome) -> None:
     if sent is None:
         return
     ctx.notes["bounced_outbox"] = str(sent.id)
+    addresses = [bounce.recipient] if bounce.recipient else sent.recipients
+    conn = ctx.session.connection()
     if not bounce.permanent:
         sent.last_error = f"delayed: {bounce.describe()}"[:1000]
+        for address in addresses:
+            suppression.soft(conn, address, bounce.describe(), ctx.now)
         return
     sent.state, sent.last_error = OutboxState.BOUNCED, bounce.describe()[:1000]
-    for address in [bounce.recipient] if bounce.recipient else sent.recipients:
-        _flag(ctx, address, bounce.describe())
+    if suppression.blames_address(bounce.status or bounce.diagnostic):
+        for address in addresses:
+            suppression.hard(conn, address, bounce.describe(), ctx.now)
+
+
+def _written_by_a_person(ctx: Context, outcome: Outcome) -> bool:
+    """Not a robot's (ignored: auto-replies, reports, duplicates), and from a From we believe."""
+    if outcome.state == InboundState.IGNORED or ctx.parsed.sender_problem:
+        return False
+    return not any(reason.code in _DOUBTFUL_SENDER for reason in outcome.reasons)
 
 
 def _by_verp(ctx: Context, base: str) -> Outbox | None:
@@ -55,12 +79,3 @@ def _by_verp(ctx: Context, base: str) -> Outbox | None:
             if row is not None and verp_matches(row, found[1]):
                 return row
     return None
-
-
-def _flag(ctx: Context, address: str, reason: str) -> None:
-    flag = find_one(ctx.session, AddressFlag, "email", address)
-    if flag is None:
-        flag = AddressFlag(email=address, first_at=ctx.now)
-        ctx.session.add(flag)
-    flag.bounces += 1
-    flag.reason, flag.last_at = reason[:1000], ctx.now

@@ -23,7 +23,9 @@ from mailflow.outbound.smtp import SmtpTransport
 from mailflow.store import Outbox, OutboxState, Store
 
 
-def queued(store: Store, clock: FixedClock, to: str = "wangfang@hongda-machinery.cn") -> int:
+def queued(
+    store: Store, clock: FixedClock, to: str = "wangfang@hongda-machinery.cn", *, also: tuple[str, ...] = ()
+) -> int:
     rendered = Rendered(
         "【已收到】BS-2026-0042 展会信息", "王芳：\n\n您好！登记编号为 BS-2026-0042。\n", "<p>王芳：</p>"
     )
@@ -31,9 +33,9 @@ def queued(store: Store, clock: FixedClock, to: str = "wangfang@hongda-machinery
         row = queue(
             session,
             Draft(
-                key=f"ack:{to}",
+                key=f"ack:{to}:{clock.now().isoformat()}:{','.join(also)}",
                 kind="ack_submission",
-                recipients=[to],
+                recipients=[to, *also],
                 rendered=rendered,
                 in_reply_to="orig@hongda.cn",
             ),
@@ -248,3 +250,43 @@ def test_a_recipient_refused_at_rcpt_leaves_the_connection_ready_for_the_next_le
         assert recorder.connections == started + 1
     finally:
         controller.stop()
+
+
+def test_a_recipient_refused_for_good_at_rcpt_is_not_mailed_again(
+    smtp_server: tuple[Recorder, int], store: Store, clock: FixedClock
+) -> None:
+    """GIVEN a recipient the server refused at RCPT TO with 550 5.1.1, WHEN a later letter to that
+    address falls due, THEN it is dead with the date and the server's reason, the server is not
+    asked again, and letters to other addresses go."""
+    recorder, port = smtp_server
+    queued(store, clock, to="nobody@hongda-machinery.cn")
+    dispatch(store, clock, port)
+    clock.advance(hours=2)
+    later = queued(store, clock, to="Nobody@hongda-machinery.cn")
+    other = queued(store, clock)
+    dispatch(store, clock, port)
+    assert (row(store, later).state, row(store, later).last_error) == (
+        OutboxState.DEAD,
+        "address bounced on 2026-11-24 01:30 UTC: 550 5.1.1 no such user; correct it or wait for mail from it",
+    )
+    assert recorder.asked == ["nobody@hongda-machinery.cn", "wangfang@hongda-machinery.cn"]
+    assert row(store, other).state == OutboxState.SENT
+
+
+def test_a_letter_to_several_goes_to_those_still_mailed_and_says_whom_it_left_out(
+    smtp_server: tuple[Recorder, int], store: Store, clock: FixedClock
+) -> None:
+    """GIVEN an address refused for good earlier, WHEN a letter to it and to another address falls
+    due (the digest to the secretariat), THEN it goes to the other one, and the letter says whom
+    it was not sent to and why."""
+    recorder, port = smtp_server
+    queued(store, clock, to="nobody@chamber.example.org")
+    dispatch(store, clock, port)
+    both = queued(store, clock, to="mishuchu@chamber.example.org", also=("nobody@chamber.example.org",))
+    dispatch(store, clock, port)
+    sent = row(store, both)
+    assert sent.state == OutboxState.SENT and recorder.envelopes[-1][2] == ("mishuchu@chamber.example.org",)
+    assert sent.last_error == (
+        "not sent to nobody@chamber.example.org: address bounced on 2026-11-24 01:30 UTC: "
+        "550 5.1.1 no such user; correct it or wait for mail from it"
+    )

@@ -13,7 +13,7 @@ has the message but the client never hears). `stall_at` ("mail" or "dot") makes 
 silent at that step, for the sender's timeouts. `Recorder.peak` is the most connections open at
 once, so a test can see the sender's concurrency from the server's side; `Recorder.connections`
 counts every connection made. A recipient whose local part starts with "nobody" is refused at
-RCPT TO (550). `start_smtp_server(recorder, smtputf8=True)` offers SMTPUTF8 (RFC 6531);
+RCPT TO (550); `Recorder.asked` lists every RCPT TO the server was asked. `start_smtp_server(recorder, smtputf8=True)` offers SMTPUTF8 (RFC 6531);
 `Recorder.envelopes` keeps each accepted message's MAIL FROM, whether it carried SMTPUTF8, and
 its recipients.
 """
@@ -47,6 +47,7 @@ class Recorder:
         self.open = 0
         self.peak = 0
         self.connections = 0
+        self.asked: list[str] = []
         self.arrived = threading.Condition()
         self.kill_at: str | None = None
         self.victim: Callable[[], None] | None = None
@@ -87,6 +88,7 @@ class Recorder:
             self.arrived.notify_all()
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        self.asked.append(address)
         if address.startswith("nobody"):
             return "550 5.1.1 no such user"
         envelope.rcpt_tos.append(address)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 from builders import add_liaison, deliver, make_app, make_mail
-from sqlalchemy import inspect
+from alembic import command
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -17,8 +18,9 @@ from mailflow.outbound.dispatch import Dispatcher
 from mailflow.outbound.outbox import Draft, queue
 from mailflow.outbound.render import Rendered
 from mailflow.outbound.transports import MemoryTransport
+from mailflow.outbound import suppression
 from mailflow.store import InboundMessage, Outbox, Store, Submission
-from mailflow.store.db import schema_status
+from mailflow.store.db import alembic_config, make_engine, schema_status
 from mailflow.workflows.references import next_reference
 
 
@@ -32,10 +34,52 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def test_migrations_build_the_schema_from_nothing(db_url: str) -> None:
     store = Store.open(db_url)
     current, head = schema_status(store.engine)
-    assert current == head == "0004"
+    assert current == head == "0005"
     tables = set(inspect(store.engine).get_table_names())
     assert {"inbound_message", "attachment", "unit", "liaison", "submission", "folder_state"} <= tables
     Store.open(db_url).close()  # a second start finds the schema current and changes nothing
+    store.close()
+
+
+def test_an_address_flagged_before_suppression_existed_stays_unmailed(db_url: str) -> None:
+    """GIVEN an address flagged by a bounce under schema 0004 (every flag then was a permanent
+    bounce), WHEN the schema is brought to the newest, THEN the address is not mailed."""
+    engine = make_engine(db_url)
+    command.upgrade(alembic_config(engine), "0004")
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO address_flag (email, reason, bounces, first_at, last_at) VALUES (:e, :r, 1, :t, :t)"),
+            {"e": "liaison3@unit.example.cn", "r": "5.1.1 user unknown", "t": datetime(2026, 11, 20, tzinfo=UTC)},
+        )
+    engine.dispose()
+    store = Store.open(db_url)
+    with store.engine.connect() as conn:
+        held = suppression.suppressed(conn, ["Liaison3@unit.example.cn"], datetime(2026, 12, 1, tzinfo=UTC))
+    assert held == {
+        "liaison3@unit.example.cn": "address bounced on 2026-11-20 00:00 UTC: 5.1.1 user unknown; "
+        "correct it or wait for mail from it"
+    }
+    store.close()
+
+
+def test_addresses_are_flagged_counted_and_cleared_on_either_database(db_url: str) -> None:
+    """The flag's insert-if-missing (ON CONFLICT DO NOTHING), its updates and its JSON list of soft
+    bounces, on each database: a second flag of one address adds to the first."""
+    store = Store.open(db_url)
+    now = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
+    with store.engine.begin() as conn:
+        for n in range(3):
+            suppression.soft(conn, "full@unit.example.cn", "4.2.2 mailbox full", now.replace(hour=n))
+        suppression.hard(conn, "Gone@unit.example.cn", "5.1.1 user unknown", now)
+        suppression.hard(conn, "gone@unit.example.cn", "5.1.1 user unknown", now.replace(hour=3))
+    with store.engine.connect() as conn:
+        held = suppression.suppressed(conn, ["full@unit.example.cn", "gone@unit.example.cn"], now.replace(hour=4))
+    assert held["full@unit.example.cn"].startswith("address bounced on 2026-11-24 02:00 UTC: 3 temporary failures")
+    assert held["gone@unit.example.cn"].startswith("address bounced on 2026-11-24 03:00 UTC: 5.1.1 user unknown")
+    with store.engine.begin() as conn:
+        suppression.clear(conn, "GONE@unit.example.cn")
+    with store.engine.connect() as conn:
+        assert suppression.suppressed(conn, ["gone@unit.example.cn"], now.replace(hour=4)) == {}
     store.close()
 
 
