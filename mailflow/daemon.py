@@ -127,8 +127,13 @@ class Daemon:
         if not self._stop and report.store_fault is None:
             report.store_fault = self._run_jobs()
             self.sender.wake()
-        if settle:
-            report.sent = self.sender.settle(self.stopping)
+        if settle and report.store_fault is None:
+            try:
+                report.sent = self.sender.settle(self.stopping)
+            except Exception as exc:  # noqa: BLE001 - the sender's store failing is an outage too
+                report.store_fault = fault_of(exc)
+                if report.store_fault is None:
+                    raise
         return report
 
     def _run_jobs(self) -> str | None:

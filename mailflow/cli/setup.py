@@ -114,7 +114,7 @@ def _check_database(settings: Settings) -> bool:
         out.print(
             "[yellow]![/] database.url holds a password: secrets belong in the environment (database.password_env)"
         )
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, busy_timeout=CHECK_TIMEOUT, reader=True)
     try:
         current, head = schema_status(engine)
     except Exception as exc:  # noqa: BLE001 - any driver error means the database is not usable

@@ -87,7 +87,12 @@ def _gather(settings: Settings) -> dict[str, Any]:
             for f in folders
         ],
         "jobs": [
-            {"job": r.job, "slot": r.slot, "outcome": r.outcome, "done_at": r.done_at.isoformat() if r.done_at else None}
+            {
+                "job": r.job,
+                "slot": r.slot,
+                "outcome": r.outcome,
+                "done_at": r.done_at.isoformat() if r.done_at else None,
+            }
             for r in last_runs.values()
         ],
     }

@@ -14,7 +14,9 @@ from collections.abc import Callable
 from mailflow.parse import ParsedMail
 
 # What clients put before a subject they answer: Re:, RE：, 回复:, 答复：, 回覆:, AW:, 【自动回复】.
-_REPLY_PREFIX = re.compile(r"^\s*(?:(?:re|aw|sv|回复|答复|回覆)\s*[:：]|【自动回复】|\[自动回复\]|自动回复\s*[:：])", re.IGNORECASE)
+_REPLY_PREFIX = re.compile(
+    r"^\s*(?:(?:re|aw|sv|回复|答复|回覆)\s*[:：]|【自动回复】|\[自动回复\]|自动回复\s*[:：])", re.IGNORECASE
+)
 _REFERENCE = re.compile(r"(?<![A-Za-z0-9])([A-Z]{2}-\d{4}-\d{4,})(?![0-9])")
 
 

@@ -61,10 +61,13 @@ def _describe(error: BaseException) -> str | None:
 
 
 def data_probe(folder: Path, *, min_free_bytes: int = 1 << 20) -> str | None:
-    """Why the data folder cannot take new mail now (read-only, full, missing), or None."""
+    """Why the data folder cannot take new mail now (read-only, full), or None.
+
+    A folder not made yet is judged by the nearest one that exists: the first write makes it.
+    """
+    while not folder.exists() and folder.parent != folder:
+        folder = folder.parent
     try:
-        if not folder.is_dir():
-            return f"{folder} does not exist"
         if not os.access(folder, os.W_OK):  # EROFS even for root on a read-only mount
             return f"{folder} is not writable (read-only file system or permissions)"
         stats = os.statvfs(folder)

@@ -23,6 +23,7 @@ def write_health(data_dir: Path, store_fault: str | None) -> None:
     record = {"pid": os.getpid(), "store_fault": store_fault, "at": datetime.now(UTC).isoformat()}
     tmp = path.with_name(f".{HEALTH_FILE}.{os.getpid()}.tmp")
     try:
+        data_dir.mkdir(parents=True, exist_ok=True)
         tmp.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
         os.replace(tmp, path)
     except OSError:
@@ -38,4 +39,3 @@ def read_health(data_dir: Path) -> dict[str, Any] | None:
     if not isinstance(record, dict) or not alive(int(record.get("pid") or 0)):
         return None
     return record
-
