@@ -30,6 +30,7 @@ from typing import Protocol
 
 from mailflow.children import live_and_leave
 from mailflow.outbound.dispatch import Dispatcher
+from mailflow.store.faults import Outage, fault_of
 
 log = logging.getLogger("mailflow.send")
 
@@ -282,17 +283,32 @@ def _serve(
         dispatcher = make_dispatcher()
         heartbeat.allow(stall_after or dispatcher.longest_silence)
         dispatcher.progress = heartbeat.beat
+        outage = Outage(look_again)
+
+        def send() -> int:
+            """Send what is due; while the database is away, wait (one log line, backoff) and send nothing."""
+            try:
+                done = dispatcher.run(stop)
+            except Exception as exc:
+                detail = fault_of(exc)
+                if detail is None:
+                    raise
+                stop.pause(outage.failed(detail))
+                return 0
+            outage.recovered()
+            return done
+
         try:
             sent = 0
             while not stop():
-                sent += dispatcher.run(stop)
-                due = dispatcher.seconds_to_next()
+                sent += send()
+                due = dispatcher.seconds_to_next() if not outage.active else None
                 commands = stop.wait(wake, look_again if due is None else min(due, look_again))
                 if commands == b"EOF":
                     break
                 if _SETTLE in commands:
                     # Asked after the daemon's last commit: this run sees every letter it queued.
-                    replies.send(sent + dispatcher.run(stop))
+                    replies.send(sent + send())
                     sent = 0
             replies.send(sent)  # the last word: what was sent since the last settle
         finally:
@@ -317,6 +333,11 @@ class _StopOnSignal:
 
     def __call__(self) -> bool:
         return self._stop
+
+    def pause(self, seconds: float) -> None:
+        """Wait `seconds` or until a stop, leaving the daemon's commands for the next `wait`."""
+        if not self._stop:
+            select.select([self._signals], [], [], seconds)
 
     def wait(self, wake: int, timeout: float) -> bytes:
         """The commands that arrive within `timeout` (b"EOF" when the daemon closed the pipe)."""

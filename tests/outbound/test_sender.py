@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -253,4 +254,31 @@ def test_a_sender_that_makes_no_progress_is_killed_and_replaced(
         home.queue(1)
         assert home.sender.settle(lambda: False) == 1
     finally:
+        home.close()
+
+
+def test_a_sender_waits_out_a_locked_database_without_dying(tmp_path: Path, smtp_server: tuple[Recorder, int]) -> None:
+    """GIVEN letters queued and another process holding the database's write lock WHEN the daemon
+    settles THEN the sender reports nothing sent and stays the same process (it waits, it does not
+    die and get replaced), and once the lock is gone the letters leave, once."""
+    recorder, port = smtp_server
+    home = Home(tmp_path, port)
+    home.sender.close()
+    home.sender = SenderProcess(
+        lambda: home.dispatcher(Store(make_engine(home.url, busy_timeout=0.2))), home.local.recover
+    )
+    locker = sqlite3.connect(tmp_path / "send.db", isolation_level=None)
+    try:
+        home.sender.start()
+        first = home.sender.pid
+        home.queue(2)
+        locker.execute("BEGIN IMMEDIATE")
+        assert returns_within(30, lambda: home.sender.settle(lambda: False)) == 0
+        assert home.sender.pid == first and first is not None and state(first) not in (None, "Z")
+        locker.execute("ROLLBACK")
+        assert returns_within(30, lambda: home.sender.settle(lambda: False)) == 2
+        assert home.sender.pid == first
+        assert len(recorder.received) == 2
+    finally:
+        locker.close()
         home.close()
