@@ -1,7 +1,8 @@
-"""What /proc says of a process the tests started: its children, and whether it still runs."""
+"""What /proc says of a process the tests started: its children, whether it still runs, CPU it used."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -23,3 +24,9 @@ def state(pid: int) -> str | None:
 def running(pid: int) -> bool:
     """Alive and not a zombie (a dead child not yet reaped by whoever adopted it)."""
     return state(pid) not in (None, "Z")
+
+
+def thread_cpu_seconds(native_id: int) -> float:
+    """User and system CPU time one thread of this process has used (threading's native_id)."""
+    fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime

@@ -10,6 +10,7 @@ from __future__ import annotations
 import imaplib
 import logging
 import re
+import socket
 import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -277,27 +278,34 @@ class ImapSource:
         limit = min(timeout, IDLE_MAX_SECONDS)
 
         def run() -> None:
-            # imap-tools' poll() returns nothing on EOF and raises on a reply split across
-            # packets; both are treated as a dropped connection by the caller's resync.
             box.idle.start()
-            try:
-                deadline = time.monotonic() + limit
-                while not should_stop():
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    # An EXISTS that came with the IDLE continuation is already read into
-                    # imaplib's untagged responses or its buffer, where select() cannot see it.
-                    if _forget_arrivals(box.client) or _buffered(box.client):
-                        break
-                    responses = box.idle.poll(timeout=min(1.0, left))
-                    if responses:
-                        log.debug("IDLE woke", extra={"source": self.name, "responses": responses[:5]})
-                        break
-            finally:
-                box.idle.stop()
+            self._idle(box, limit, should_stop)
+            box.idle.stop()
 
+        # An error inside IDLE leaves the connection in an unknown state: _call forgets it
+        # rather than sending DONE into it, and the caller reconnects.
         self._call(run)
+
+    def _idle(self, box: BaseMailBox, limit: float, should_stop: StopCheck) -> None:
+        """Return on a server notice, at `limit` or when asked to stop; EOFError if the server is gone."""
+        deadline = time.monotonic() + limit
+        while not should_stop():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            # An EXISTS that came with the IDLE continuation is already read into
+            # imaplib's untagged responses or its buffer, where poll() cannot see it.
+            if _forget_arrivals(box.client) or _buffered(box.client):
+                return
+            responses = box.idle.poll(timeout=min(1.0, left))
+            if responses:
+                log.debug("IDLE woke", extra={"source": self.name, "responses": responses[:5]})
+                return
+            # poll() returns nothing both when the second passed quietly and when the server
+            # closed the connection (it swallows the EOF). A closed socket stays readable, so
+            # without this check the loop would spin on it at full speed until the deadline.
+            if _closed(box.client):
+                raise EOFError("the server closed the connection during IDLE")
 
 
 def _forget_arrivals(client: imaplib.IMAP4) -> bool:
@@ -316,6 +324,28 @@ def _buffered(client: imaplib.IMAP4) -> bool:
         return bool(client.file.peek(1))  # type: ignore[union-attr]
     except (BlockingIOError, OSError):
         return False
+    finally:
+        sock.settimeout(old)
+
+
+def _closed(client: imaplib.IMAP4) -> bool:
+    """Whether the server closed or reset the connection: nothing buffered, and the stream at its end.
+
+    The peek reads the TCP stream itself (socket.socket.recv, below TLS, which refuses MSG_PEEK);
+    what TLS has already decrypted is found by _buffered first, so a TLS record still in flight
+    shows as data, not as an end.
+    """
+    if _buffered(client):
+        return False
+    sock = client.sock
+    old = sock.gettimeout()
+    sock.settimeout(0)
+    try:
+        return socket.socket.recv(sock, 1, socket.MSG_PEEK) == b""
+    except BlockingIOError:
+        return False  # nothing yet: the connection is quiet, not closed
+    except OSError:
+        return True  # reset, or otherwise broken
     finally:
         sock.settimeout(old)
 

@@ -8,21 +8,23 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from builders import add_liaison, make_app, make_mail
-from sqlmodel import select
+from processes import thread_cpu_seconds
+from sqlmodel import col, select
 
 from mailflow.app import App
 from mailflow.daemon import Daemon
 from mailflow.errors import SourceDropped
-from mailflow.store import FolderState, InboundMessage
+from mailflow.store import FolderState, InboundMessage, Outbox, OutboxState
 
 PASSWORD_ENV = "MAILFLOW_TEST_IMAP_PASSWORD"
+T = TypeVar("T")
 
 
 def imap_source(server: Any, **overrides: Any) -> dict[str, Any]:
@@ -252,6 +254,63 @@ def test_idle_picks_up_new_mail_without_waiting_for_the_poll(tmp_path: Path, box
         worker.join(10)
     assert not worker.is_alive(), "a stop request ends IDLE promptly"
     app.close()
+
+
+def test_a_session_killed_on_the_server_during_idle_is_replaced_at_once_without_spinning(
+    tmp_path: Path, box: Any
+) -> None:
+    """GIVEN the daemon in IDLE WHEN the server's process for that session is killed (kill -9: no
+    BYE, the kernel closes the socket, the client reads a bare EOF) THEN the daemon's thread spends
+    next to no CPU on the dead socket, is back in IDLE on a new session within seconds, and mail
+    appended then is archived and acknowledged; the poll interval is ten minutes."""
+    if box.kind != "dovecot":
+        pytest.skip("only Dovecot serves each session from a process that can be killed")
+    app = new_app(tmp_path, box, poll_interval=600)
+    daemon = Daemon(app)
+    daemon.run_once()
+    worker = threading.Thread(target=daemon.run_forever, daemon=True)
+    worker.start()
+    try:
+        assert wait_until(lambda: idling(box), 10), "the daemon went into IDLE"
+        assert worker.native_id is not None
+        cpu_before = thread_cpu_seconds(worker.native_id)
+        killed = box.kill_sessions()
+        back = wait_until(lambda: idling(box) - set(killed), 5)
+        cpu = thread_cpu_seconds(worker.native_id) - cpu_before
+        box.append(submission(8))
+        done = wait_until(lambda: acknowledged(app, "<sub-8@hongda-machinery.cn>"), 5)
+    finally:
+        daemon.request_stop()
+        worker.join(10)
+    assert cpu < 0.5, f"{cpu:.2f} s of CPU on the dead connection"
+    assert back, "a new session in IDLE within 5 s"
+    assert done, "the mail appended after the kill was archived and acknowledged within 5 s"
+    app.close()
+
+
+def idling(box: Any) -> set[int]:
+    return {pid for pid, command in box.sessions().items() if command == "IDLE"}
+
+
+def acknowledged(app: App, message_id: str) -> bool:
+    with app.store.session() as session:
+        sent = session.exec(
+            select(Outbox.state)
+            .join(InboundMessage, col(Outbox.inbound_id) == col(InboundMessage.id))
+            .where(InboundMessage.message_id == message_id.strip("<>"))
+        ).all()
+    return sent == [OutboxState.SENT]
+
+
+def wait_until(condition: Callable[[], T], timeout: float) -> T | None:
+    """The condition's first true value, or None once `timeout` seconds have passed without one."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    return None
 
 
 def test_poll_mode_without_idle(tmp_path: Path, box: Any) -> None:

@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from processes import children, running
 from servers.tls import make_certificate
 
 
@@ -33,6 +34,8 @@ state_dir = {dir}/state
 log_path = {dir}/dovecot.log
 instance_name = mailflow-test-{port}
 protocols = imap
+# A session's process title names its user and the command in hand ("IDLE"), for sessions().
+verbose_proctitle = yes
 listen = 127.0.0.1
 # TLS on a second port (imaps) and STARTTLS on the first, with a certificate made for the test.
 ssl = yes
@@ -143,6 +146,38 @@ class DovecotServer:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"doveadm kick {user}: connections still open after 5 s")
             time.sleep(0.01)
+
+    def sessions(self, user: str) -> dict[int, str]:
+        """The imap processes serving `user`: pid -> the command in hand ("IDLE"), "" between commands.
+
+        Read from the process titles of the master's children (verbose_proctitle), so that a test
+        can poll it cheaply: `dovecot-<instance>/imap [user 127.0.0.1 IDLE]`.
+        """
+        found: dict[int, str] = {}
+        if self._proc is None:
+            return found
+        for pid in children(self._proc.pid):
+            try:
+                title = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+            except OSError:
+                continue  # ended meanwhile
+            head, _, rest = title.partition(" [")
+            words = rest.rstrip("]").split()
+            if head.endswith("/imap") and words[:1] == [user]:
+                found[pid] = " ".join(words[2:])
+        return found
+
+    def kill_sessions(self, user: str) -> list[int]:
+        """SIGKILL every imap process serving `user`; returns their pids once they are gone."""
+        pids = list(self.sessions(user))
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while any(running(pid) for pid in pids):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"imap processes {pids} still run 5 s after SIGKILL")
+            time.sleep(0.01)
+        return pids
 
     def set_uidvalidity(self, user: str, folder: str, value: int) -> None:
         self._doveadm_run("mailbox", "update", "-u", user, "--uid-validity", str(value), folder)

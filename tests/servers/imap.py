@@ -16,6 +16,9 @@ Fault injection, per server:
   the folder selected gets "* BYE IMAP session state is inconsistent" at its next sync (within
   ~1 s in IDLE). pymap: the value is rewritten in memory and every connection is dropped, since
   pymap would not tell its selected sessions.
+- `kill_sessions()`: Dovecot only, which serves each session from a process of its own: SIGKILL
+  to every imap process of the user, so the kernel closes its socket without a BYE; a client in
+  IDLE sees a bare EOF. `sessions()` says which processes serve the user and what each is doing.
 """
 
 from __future__ import annotations
@@ -135,6 +138,20 @@ class ImapTestServer:
         new = self.uidvalidity(folder) + 1
         self._close_admin()
         self._backend.set_uidvalidity(self.user, folder, new)
+
+    def sessions(self) -> dict[int, str]:
+        """Dovecot: pid -> command in hand ("IDLE", or "" between commands) of each session of the user."""
+        return self._dovecot().sessions(self.user)
+
+    def kill_sessions(self) -> list[int]:
+        """Dovecot: kill -9 the process behind each session of the user (the admin one included)."""
+        self._close_admin()
+        return self._dovecot().kill_sessions(self.user)
+
+    def _dovecot(self) -> DovecotServer:
+        if not isinstance(self._backend, DovecotServer):
+            raise NotImplementedError(f"{self.kind} runs no process per session")
+        return self._backend
 
     # -- clients -----------------------------------------------------------------
     def mailbox(self, folder: str = "INBOX") -> MailBoxUnencrypted:
