@@ -43,6 +43,8 @@ class Draft:
     auto_submitted: str = "auto-generated"
     inbound_id: int | None = None
     reference: str | None = None  # the record it belongs to, e.g. BS-2026-0042
+    not_before: datetime | None = None  # held back until then (the hourly cap); None: due now
+    notice: str | None = None  # why it waits, shown with the letter until it goes
 
 
 def queue(session: Session, draft: Draft, *, now: datetime, message_id_domain: str) -> Outbox:
@@ -82,7 +84,8 @@ def _values(draft: Draft, now: datetime, message_id_domain: str) -> dict[str, An
         "auto_submitted": draft.auto_submitted,
         "state": OutboxState.QUEUED,
         "attempts": 0,
-        "next_attempt_at": now,
+        "next_attempt_at": draft.not_before or now,
+        "last_error": draft.notice,
         "created_at": now,
         "inbound_id": draft.inbound_id,
         "reference": draft.reference,

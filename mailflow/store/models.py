@@ -221,7 +221,7 @@ class Outbox(SQLModel, table=True):
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_due", "state", "next_attempt_at"),
-        Index("ix_outbox_recent_replies", "auto_submitted", "created_at"),  # the hourly reply limit
+        Index("ix_outbox_recent_replies", "auto_submitted", "next_attempt_at"),  # the hourly reply limit
     )
 
     id: int | None = Field(default=None, primary_key=True)

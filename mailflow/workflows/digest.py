@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
 from mailflow.config import DigestSettings
@@ -162,19 +163,24 @@ class Digest:
         return section
 
     def _due(self, session: Session, now: datetime) -> Section:
-        """What falls due soon. For now: letters waiting to be tried again; meetings, requests and
-        dues join this list with their workflows."""
+        """What falls due soon. For now: letters waiting to be tried again, and letters held back
+        by the hourly cap on automatic replies; meetings, requests and dues join this list with
+        their workflows."""
         section = self._section("due")
         until = now + timedelta(days=self.settings.days_ahead)
+        waiting = or_(
+            col(Outbox.state) == OutboxState.RETRY,
+            and_(col(Outbox.state) == OutboxState.QUEUED, col(Outbox.next_attempt_at) > now),
+        )
         for row in session.exec(
-            select(Outbox)
-            .where(Outbox.state == OutboxState.RETRY, col(Outbox.next_attempt_at) <= until)
-            .order_by(col(Outbox.next_attempt_at))
+            select(Outbox).where(waiting, col(Outbox.next_attempt_at) <= until).order_by(col(Outbox.next_attempt_at))
         ).all():
             when = local_time(row.next_attempt_at or now, self.zone, self.locale)
-            retry = "retry" if self._en else "重试"
+            label = in_locale(
+                ("重试", "retry") if row.state == OutboxState.RETRY else ("延后发送", "held back"), self.locale
+            )
             to = ", ".join(row.recipients)
-            summary = f"{when} {retry}{self._colon}{to}{self._quoted(row.subject)} {row.last_error or ''}"
+            summary = f"{when} {label}{self._colon}{to}{self._quoted(row.subject)} {row.last_error or ''}"
             section.items.append(self._item(f"#{row.id}", summary, "resend", ref=str(row.id)))
         return section
 

@@ -4,9 +4,9 @@ Accepted: an acknowledgement with its reference and what was understood. Rejecte
 reason with how to put it right. Held because the sender is unknown: one explanation of how
 to register, at most once a month per address. A reply to one of our letters: a note that the
 secretariat has it, at most once per thread of ours. Everything else (auto-replies, bounces, list
-mail, skipped or failed mail, commands, which answer for themselves) gets no answer; nor does a
-sender who already had `max_per_hour` automatic replies in the last hour, so that no loop
-with another robot can form.
+mail, skipped or failed mail, commands, which answer for themselves) gets no answer. At most
+`max_per_hour` automatic replies go to one address in any hour, so that no loop with another
+robot can form: a reply over that waits, queued, until the hour frees; none is dropped.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ log = logging.getLogger("mailflow.send")
 
 AUTO_REPLIED = "auto-replied"  # RFC 3834's value for an answer a program wrote
 ACK_PREFIX = "SJ"  # 收件: the number of an acknowledged message that has no record of its own
-_COUNTS = "mailflow.reply_counts"  # session.info key: replies per address in the last hour
+_COUNTS = "mailflow.reply_counts"  # session.info key: when each address's replies of the last hour go
+_HOUR = timedelta(hours=1)
 
 # The chamber's names for categories (regulation Ch. 4) and for intents without a record.
 CATEGORY_LABELS = {
@@ -77,15 +78,13 @@ class Replies:
         answer = self._choose(ctx, outcome)
         if answer is None:
             return
-        counts = self._counts(ctx.session, ctx.now)
-        address = row.sender.lower()
-        if counts.get(address, 0) >= self.max_per_hour:
-            log.info("no reply to %s: %s automatic replies in the last hour", address, self.max_per_hour)
-            return
         once = answer.key == _message_key(row.id) and not ctx.concluded_before  # its first and only answer
         if not once and find_one(ctx.session, Outbox, "dedupe_key", answer.key) is not None:
             return  # answered already (a reprocess, or this month's note); nothing is rendered or counted again
-        counts[address] = counts.get(address, 0) + 1
+        planned = self._counts(ctx.session, ctx.now).setdefault(row.sender.lower(), [])
+        goes = self._when_the_hour_frees(planned, ctx.now)
+        planned.append(goes)
+        notice = self._held_back(row.sender, goes, ctx.now)
         (queue_once if once else queue)(
             ctx.session,
             Draft(
@@ -98,10 +97,29 @@ class Replies:
                 auto_submitted=AUTO_REPLIED,
                 inbound_id=row.id,
                 reference=answer.values.get("reference"),
+                not_before=goes,
+                notice=notice,
             ),
             now=ctx.now,
             message_id_domain=self.message_id_domain,
         )
+
+    def _when_the_hour_frees(self, planned: list[datetime], now: datetime) -> datetime:
+        """When the next reply to an address may go, given when its others go (`planned`, in order):
+        now, unless `max_per_hour` go within the hour before; then an hour after the earliest of
+        those. Each reply is planned after the ones before it, so `planned` stays in order."""
+        if len(planned) < self.max_per_hour:
+            return now
+        return max(now, planned[-self.max_per_hour] + _HOUR)
+
+    def _held_back(self, address: str, goes: datetime, now: datetime) -> str | None:
+        """What the letter says while it waits (outbox list, the digest), or None when it goes now."""
+        if goes <= now:
+            return None
+        local, today = goes.astimezone(self.zone), now.astimezone(self.zone)
+        at = f"{local:%H:%M}" if local.date() == today.date() else f"{local:%Y-%m-%d %H:%M}"
+        log.info("reply to %s held back until %s by the hourly cap", address, at)
+        return f"held back: {self.max_per_hour} automatic replies to this address in the last hour; goes at {at}"
 
     def _choose(self, ctx: Context, outcome: Outcome) -> Answer | None:
         row, mail = ctx.row, ctx.parsed
@@ -166,18 +184,22 @@ class Replies:
         values = {**base, "name": self._name(ctx), "letter_reference": reference}
         return Answer("ack_reply", f"reply:thread:{thread}", values, thread=thread)
 
-    def _counts(self, session: Session, now: datetime) -> dict[str, int]:
-        """Automatic replies per address in the hour before `now`: one query per transaction."""
-        counts: dict[str, int] | None = session.info.get(_COUNTS)
+    def _counts(self, session: Session, now: datetime) -> dict[str, list[datetime]]:
+        """When each address's automatic replies go, in order, from an hour before `now` on (those
+        held back included, since they fill their own hour): one query per transaction."""
+        counts: dict[str, list[datetime]] | None = session.info.get(_COUNTS)
         if counts is None:
             rows = session.exec(
-                select(func.lower(InboundMessage.sender), func.count())
+                select(func.lower(InboundMessage.sender), Outbox.next_attempt_at)
                 .select_from(Outbox)
                 .join(InboundMessage, col(InboundMessage.id) == col(Outbox.inbound_id))
-                .where(col(Outbox.auto_submitted) == AUTO_REPLIED, col(Outbox.created_at) >= now - timedelta(hours=1))
-                .group_by(func.lower(InboundMessage.sender))
+                .where(col(Outbox.auto_submitted) == AUTO_REPLIED, col(Outbox.next_attempt_at) >= now - _HOUR)
+                .order_by(col(Outbox.next_attempt_at))
             ).all()
-            counts = {address: n for address, n in rows if address}
+            counts = {}
+            for address, goes in rows:
+                if address and goes:
+                    counts.setdefault(address, []).append(goes)
             session.info[_COUNTS] = counts
         return counts
 

@@ -141,3 +141,32 @@ def test_a_cell_never_splits_the_table(tmp_path: Path) -> None:
     assert "| DJ-2026-0008 | 王｜五 <b> a@b.cn | #批准 DJ-2026-0008 |" in digest.text
     assert "王｜五 &lt;b&gt;" in digest.html
     app.close()
+
+
+def test_the_digest_lists_a_letter_held_back_by_the_hourly_cap_with_when_it_goes(tmp_path: Path) -> None:
+    """GIVEN an acknowledgement waiting for the hourly cap to free, WHEN the digest is made, THEN
+    its outgoing-mail section shows when it goes and why it waits."""
+    app = seeded(tmp_path)
+    with app.store.session() as session:
+        row = queue(
+            session,
+            Draft(
+                key="reply:9",
+                kind="ack_submission",
+                recipients=["liaison9@unit.example.cn"],
+                rendered=Rendered("【已收到】BS-2026-0009 展会信息", "正文", "<p>正文</p>"),
+                not_before=datetime(2026, 11, 24, 1, 0, tzinfo=UTC),
+                notice="held back: 5 automatic replies to this address in the last hour; goes at 09:00",
+            ),
+            now=AFTER,
+            message_id_domain="mailflow.test",
+        )
+        session.flush()
+        held = row.id
+    app.scheduler.run_due()
+    text = the_digest(app).text
+    assert (
+        f"| #{held} | 2026年11月24日 09:00 延后发送：liaison9@unit.example.cn《【已收到】BS-2026-0009 展会信息》 "
+        f"held back: 5 automatic replies to this address in the last hour; goes at 09:00 | #重发 {held} |"
+    ) in text
+    app.close()

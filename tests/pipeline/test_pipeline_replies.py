@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.header import decode_header, make_header
 from pathlib import Path
 
@@ -129,17 +129,50 @@ def test_mailer_daemon_gets_no_answer(app: App, tmp_path: Path) -> None:
     assert outbox(app) == []
 
 
-def test_at_most_n_automatic_replies_per_sender_per_hour(tmp_path: Path) -> None:
+def test_replies_over_the_hourly_cap_wait_until_the_hour_frees_and_none_is_lost(tmp_path: Path) -> None:
+    """GIVEN a liaison who sends 7 messages a minute apart, WHEN each is answered, THEN 5
+    acknowledgements go at once and 2 wait, each until the hour frees for that address (an hour
+    after the first and the second went), saying so; WHEN an hour has passed, THEN they go too."""
     clock = FixedClock(START)
     app = make_app(tmp_path, clock=clock)
     add_liaison(app)
-    mails = [make_mail(subject=f"【报送】第{n}篇", message_id=f"<m{n}@x>") for n in range(7)]
-    one_pass(app, tmp_path, *mails[:3])
-    one_pass(app, tmp_path, *mails[3:])  # the count holds across passes, not just within one
-    assert len(outbox(app)) == app.settings.outbound.max_replies_per_hour == 5
-    clock.advance(minutes=61)
-    one_pass(app, tmp_path, make_mail(subject="【报送】一小时后", message_id="<later@x>"))
-    assert len(outbox(app)) == 6
+    for n in range(7):
+        one_pass(app, tmp_path, make_mail(subject=f"【报送】第{n}篇", message_id=f"<m{n}@x>"))
+        clock.advance(minutes=1)
+    replies = outbox(app)
+    assert app.settings.outbound.max_replies_per_hour == 5
+    assert [r.state for r in replies] == ["sent"] * 5 + ["queued"] * 2
+    assert [(r.next_attempt_at, r.last_error) for r in replies[5:]] == [
+        (START + timedelta(hours=1), "held back: 5 automatic replies to this address in the last hour; goes at 10:00"),
+        (
+            START + timedelta(hours=1, minutes=1),
+            "held back: 5 automatic replies to this address in the last hour; goes at 10:01",
+        ),
+    ]
+
+    clock.set(START + timedelta(minutes=59))
+    one_pass(app, tmp_path)
+    assert [r.state for r in outbox(app)] == ["sent"] * 5 + ["queued"] * 2, "not before the hour frees"
+    clock.set(START + timedelta(hours=1, minutes=6))
+    one_pass(app, tmp_path)
+    replies = outbox(app)
+    assert [(r.state, r.last_error) for r in replies] == [("sent", None)] * 7
+    assert len(list((tmp_path / "var" / "outbox").glob("*.eml"))) == 7
+    app.close()
+
+
+def test_the_cap_counts_the_letters_waiting_as_well(tmp_path: Path) -> None:
+    """GIVEN 12 messages from one liaison at once, WHEN they are answered, THEN 5 replies go now, 5
+    wait an hour and the last 2 wait two: the ones waiting fill their own hour. WHEN the liaison
+    writes again half an hour later, THEN that reply waits behind them."""
+    clock = FixedClock(START)
+    app = make_app(tmp_path, clock=clock)
+    add_liaison(app)
+    one_pass(app, tmp_path, *[make_mail(subject=f"【报送】第{n}篇", message_id=f"<m{n}@x>") for n in range(12)])
+    clock.advance(minutes=30)
+    one_pass(app, tmp_path, make_mail(subject="【报送】再一篇", message_id="<again@x>"))
+    waiting = [r.next_attempt_at for r in outbox(app) if r.state == "queued"]
+    assert waiting == [START + timedelta(hours=1)] * 5 + [START + timedelta(hours=2)] * 3
     app.close()
 
 
