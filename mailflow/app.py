@@ -16,6 +16,7 @@ from mailflow.ingest.maildir import MaildirSource
 from mailflow.ingest.source import MailSource
 from mailflow.jobs import Scheduler, job_table
 from mailflow.outbound.dispatch import Dispatcher
+from mailflow.outbound.handover import HANDOVER_JOURNAL, HandoverJournal
 from mailflow.outbound.render import Renderer
 from mailflow.outbound.sender import SenderProcess
 from mailflow.outbound.smtp import SmtpTransport
@@ -114,6 +115,7 @@ def make_dispatcher(settings: Settings, store: Store, clock: Clock, transport: T
         retry_base_seconds=out.retry_base_seconds,
         per_minute=out.per_minute,
         verp=out.verp,
+        journal=HandoverJournal(settings.data_dir / HANDOVER_JOURNAL),
     )
 
 

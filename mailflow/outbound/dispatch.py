@@ -3,10 +3,13 @@
 Rows are taken a few at a time (twice what the transport carries at once) and marked
 `sending` in one commit before the transport gets them; the commit that takes the next ones
 also writes the outcomes that came in meanwhile. At most 3 × slots rows are ever taken and
-not yet recorded. If the process dies in between, the next start cannot know whether
-those letters left: they become `ambiguous`, are listed, and are resent only by
-`mailflow outbox retry` (SMTP cannot be made transactional, RFC 1047). A transport that can
-safely hand a letter over twice (the file transport) gets them back instead. A temporary
+not yet recorded. If the process dies in between, the next start looks in the handover
+journal (outbound.handover): a letter whose final dot may have left becomes `ambiguous`, is
+listed, and is resent only by `mailflow outbox retry` (SMTP cannot be made transactional,
+RFC 1047); at most one per connection can be in that state. The others never reached the
+server and are sent again. Without a journal that can be believed (after a reboot), every one
+of them is ambiguous. A transport that can safely hand a letter over twice (the file
+transport) gets them all back instead. A temporary
 failure is retried with exponential backoff until max_attempts; a permanent one is dead at
 once, with the reason kept, and so is a letter that cannot be built: one letter's fault never
 holds up the others. A recipient refused for good at RCPT TO is flagged, and a letter to a
@@ -31,6 +34,7 @@ from sqlmodel import col, select
 from mailflow.clock import Clock
 from mailflow.errors import AmbiguousDelivery, DeliveryError, PermanentDelivery, RecipientRefused
 from mailflow.outbound import suppression
+from mailflow.outbound.handover import HandoverJournal
 from mailflow.outbound.outbox import OUTBOX_TABLE, Sendable, build_message, verp_address, wire_address
 from mailflow.outbound.transports import Letter, Transport
 from mailflow.store import Outbox, OutboxState, Store
@@ -39,6 +43,8 @@ log = logging.getLogger("mailflow.send")
 Outcome = tuple[Any, DeliveryError | None, datetime]  # the row as claimed, failure or None, when
 # How long a transport that says nothing of it may take over one letter (the file transport: a write).
 _QUICK_HOLD = 60.0
+# The handover journal is emptied, when nothing is in hand, once it grows past this.
+_JOURNAL_BYTES = 1 << 20
 # Beyond the transport's own time: a commit that waits for the database (SQLite's busy timeout is 30 s).
 _COMMIT_ALLOWANCE = 120.0
 
@@ -122,6 +128,7 @@ class Dispatcher:
         per_minute: float = 0,
         verp: bool = False,
         sleep: Callable[[float], None] | None = None,
+        journal: HandoverJournal | None = None,
     ) -> None:
         self.store = store
         self.transport = transport
@@ -133,6 +140,9 @@ class Dispatcher:
         self.limit = RateLimit(per_minute, clock, burst=transport.slots) if per_minute else None
         self.verp = verp
         self.sleep = sleep  # a test's clock-moving sleep; the event loop's otherwise
+        self.journal = None if transport.idempotent else journal
+        if self.journal is not None and hasattr(transport, "on_final_dot"):
+            transport.on_final_dot = self.journal.note
         # Letters taken at a time: as many as the slots carry, twice over, so that one commit
         # serves several letters. The next chunk is taken when the lanes hold the last letters of
         # this one, so a crash leaves at most 3 × slots letters ambiguous. A transport that may
@@ -142,8 +152,15 @@ class Dispatcher:
         self._committer = ThreadPoolExecutor(1, thread_name_prefix="mailflow-outbox-commit")
         self.progress: Callable[[int], None] = _unwatched  # told at every step: the letters in hand
         self._in_hand = 0  # taken (marked `sending`) and not yet recorded
+        # Outcomes a failed commit could not record (the database went away): recorded by the next run.
+        self._unrecorded: list[Outcome] = []
         # Letters taken that go to only some of their recipients: (those it goes to, whom it left out and why).
         self._withheld: dict[int, tuple[tuple[str, ...], str]] = {}
+
+    @property
+    def in_hand(self) -> int:
+        """Letters taken (marked `sending`) whose outcome is not yet recorded."""
+        return self._in_hand
 
     @property
     def longest_silence(self) -> float:
@@ -157,20 +174,29 @@ class Dispatcher:
         self._committer.shutdown()
 
     def recover(self) -> int:
-        """At start: rows left `sending` by a process that died are ambiguous (see the module)."""
+        """At start, or once a dead sender is gone: rows it left `sending` are sent again, or
+        ambiguous when their final dot may have left (see the module). Returns how many it found."""
+        handed = self.journal.handed() if self.journal is not None else None
         with self.store.session() as session:
             rows = session.exec(select(Outbox).where(Outbox.state == OutboxState.SENDING)).all()
             for row in rows:
-                if self.transport.idempotent:
+                if self.transport.idempotent or (handed is not None and row.message_id not in handed):
+                    # Never reached the server: this attempt does not count against the letter.
                     row.state, row.next_attempt_at = OutboxState.QUEUED, self.clock.now()
+                    row.attempts = max(0, row.attempts - 1)
                 else:
                     row.state = OutboxState.AMBIGUOUS
                     row.last_error = "the sender stopped while this message was being handed over; it may have arrived"
+        if self.journal is not None:
+            self.journal.clear()  # after the commit: a crash before it reads the same journal again
         return len(rows)
 
     def run(self, should_stop: Callable[[], bool] = lambda: False) -> int:
         """Send everything due now; return how many were sent."""
-        return self._loop.run(self._run(should_stop))
+        sent = self._loop.run(self._run(should_stop))
+        if self.journal is not None and self._in_hand == 0 and self.journal.size() > _JOURNAL_BYTES:
+            self.journal.clear()  # every letter noted is recorded now
+        return sent
 
     def seconds_to_next(self) -> float | None:
         """How long until the next letter is due (a retry), or None when nothing waits."""
@@ -184,7 +210,7 @@ class Dispatcher:
         """Take letters a chunk at a time and feed the slots; record outcomes as they come in."""
         lanes: asyncio.Queue[Any] = asyncio.Queue()
         drained = asyncio.Event()  # the lanes have taken every letter handed to them
-        done: list[Outcome] = []
+        done, self._unrecorded = self._unrecorded, []
 
         async def lane(slot: int) -> None:
             while (row := await lanes.get()) is not None:
@@ -217,7 +243,11 @@ class Dispatcher:
                 # One commit records what finished meanwhile and takes the next letters, once
                 # the lanes hold the last ones: at most chunk + slots are ever taken and unrecorded.
                 finished, done[:] = done[:], []
-                recorded, letters = await self._take(size, finished)
+                try:
+                    recorded, letters = await self._take(size, finished)
+                except BaseException:
+                    done[:0] = finished  # not recorded: kept for the final take, or the next run
+                    raise
                 sent += recorded
                 if not letters:
                     break
@@ -229,7 +259,11 @@ class Dispatcher:
             for _ in workers:
                 lanes.put_nowait(None)
             await asyncio.gather(*workers)
-            sent += (await self._take(0, done))[0]
+            try:
+                sent += (await self._take(0, done))[0]
+            except BaseException:
+                self._unrecorded = done  # the letters' outcomes are known; only the store failed
+                raise
         return sent
 
     async def _take(self, size: int, done: list[Outcome]) -> tuple[int, list[Any]]:

@@ -283,7 +283,7 @@ def _serve(
         dispatcher = make_dispatcher()
         heartbeat.allow(stall_after or dispatcher.longest_silence)
         dispatcher.progress = heartbeat.beat
-        outage = Outage(look_again)
+        outage = Outage(look_again, who="sender")
 
         def send() -> int:
             """Send what is due; while the database is away, wait (one log line, backoff) and send nothing."""
@@ -293,7 +293,10 @@ def _serve(
                 detail = fault_of(exc)
                 if detail is None:
                     raise
+                # Waiting for the store is no stall: letters held meanwhile are recorded when it is back.
+                heartbeat.beat(dispatcher.in_hand)
                 stop.pause(outage.failed(detail))
+                heartbeat.beat(dispatcher.in_hand)
                 return 0
             outage.recovered()
             return done

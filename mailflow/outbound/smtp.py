@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import re
 import ssl
+from collections.abc import Callable
 
 import aiosmtplib
 from aiosmtplib.protocol import SMTPProtocol
@@ -50,6 +51,8 @@ class SmtpTransport:
         self.ca_file = ca_file
         self.slots = concurrency
         self._pool: list[aiosmtplib.SMTP | None] = [None] * concurrency
+        # Told a letter's Message-ID just before its final dot is written (see outbound.handover).
+        self.on_final_dot: Callable[[str], None] = _nothing
         self._tls: ssl.SSLContext | None = None
 
     async def send(self, slot: int, letter: Letter) -> None:
@@ -58,7 +61,7 @@ class SmtpTransport:
         try:
             async with asyncio.timeout(self.timeout) as deadline:
                 await self._envelope(smtp, letter.sender, list(letter.recipients))
-                protocol = await self._data(smtp, letter.message)
+                protocol = await self._data(smtp, letter)
                 dot = True
                 deadline.reschedule(asyncio.get_running_loop().time() + self.data_timeout)
                 await self._reply_to_dot(smtp, protocol)
@@ -178,8 +181,9 @@ class SmtpTransport:
         for recipient in recipients:
             await smtp.rcpt(recipient, encoding="utf-8", timeout=None)
 
-    async def _data(self, smtp: aiosmtplib.SMTP, message: bytes) -> SMTPProtocol:
+    async def _data(self, smtp: aiosmtplib.SMTP, letter: Letter) -> SMTPProtocol:
         """DATA, then the message and the final dot; returns the protocol to read the reply from."""
+        message = letter.message
         try:
             start = await smtp.execute_command(b"DATA", timeout=None)
             if start.code != 354:
@@ -189,6 +193,8 @@ class SmtpTransport:
                 raise TransientDelivery("connection lost before the data")
             if message.startswith(b".") or b"\n." in message:  # rare: base64 lines never start with a dot
                 message = _LEADING_DOT.sub(b"..", message)
+            # Noted first: a sender killed after this may have handed the letter over, and only then.
+            self.on_final_dot(letter.message_id)
             protocol.write(message.rstrip(b"\r\n") + b"\r\n.\r\n")
         except DeliveryError:
             raise
@@ -224,3 +230,7 @@ def _by_code(code: int, message: str, recipient: str | None = None) -> DeliveryE
     if recipient is not None:
         return RecipientRefused(text, recipient)
     return PermanentDelivery(text)
+
+
+def _nothing(_message_id: str) -> None:
+    """No handover journal: a killed sender's letters are all held as ambiguous."""

@@ -86,8 +86,9 @@ def _first_line(error: BaseException) -> str:
 class Outage:
     """Whether the store works, with one log line at each change and a backoff while it does not."""
 
-    def __init__(self, max_seconds: float, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, max_seconds: float, *, who: str = "", monotonic: Callable[[], float] = time.monotonic) -> None:
         self.max_seconds = max_seconds
+        self.who = who  # whose log lines these are, when not the daemon's (the sender's)
         self.detail: str | None = None
         self.failures = 0
         self._since = 0.0
@@ -101,9 +102,9 @@ class Outage:
         """Record a failure; returns how long to wait before the next try (1, 2, 4 … s, up to the max)."""
         if self.detail is None:
             self._since = self._monotonic()
-            log.error("database or data folder unavailable, waiting to retry: %s", detail)
+            log.error("%sdatabase or data folder unavailable, waiting to retry: %s", self._who(), detail)
         elif detail != self.detail:
-            log.error("database or data folder still unavailable, now: %s", detail)
+            log.error("%sdatabase or data folder still unavailable, now: %s", self._who(), detail)
         self.detail = detail
         self.failures += 1
         return float(min(2 ** (self.failures - 1), self.max_seconds))
@@ -111,5 +112,10 @@ class Outage:
     def recovered(self) -> None:
         if self.detail is not None:
             waited = self._monotonic() - self._since
-            log.warning("database and data folder available again after %.0f s (was: %s)", waited, self.detail)
+            log.warning(
+                "%sdatabase and data folder available again after %.0f s (was: %s)", self._who(), waited, self.detail
+            )
         self.detail, self.failures = None, 0
+
+    def _who(self) -> str:
+        return f"{self.who}: " if self.who else ""

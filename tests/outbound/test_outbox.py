@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import asyncio
 import email
 from email.policy import default
@@ -15,6 +17,9 @@ from sqlmodel import select
 from mailflow.clock import FixedClock
 from mailflow.errors import AmbiguousDelivery, DeliveryError, PermanentDelivery, TransientDelivery
 from mailflow.outbound import Renderer
+from sqlalchemy.exc import OperationalError
+
+from mailflow.outbound.handover import HandoverJournal
 from mailflow.outbound.dispatch import Dispatcher
 from mailflow.outbound.outbox import Draft, build_message, queue
 from mailflow.outbound.samples import SAMPLES
@@ -289,3 +294,82 @@ def test_a_letter_that_cannot_be_built_is_dead_and_the_others_go(
     assert len(transport.outbox) == 2
     assert [state(store, i).state for i in ids] == [OutboxState.SENT, OutboxState.DEAD, OutboxState.SENT]
     assert (state(store, ids[1]).last_error or "").startswith("the letter cannot be built: UnicodeEncodeError")
+
+
+def crashed_with(
+    store: Store, clock: FixedClock, journal: HandoverJournal, *, noted: bool, started: bool = True
+) -> tuple[int, Dispatcher]:
+    """A sender starts (recovering, as every start does), takes a letter (marked `sending`,
+    committed), its final dot noted or not; then the process dies."""
+    row_id = ack(store, clock)
+    dispatcher = Dispatcher(store, MemoryTransport(), clock, sender="s@x.org", sender_name="S", journal=journal)
+    if started:
+        dispatcher.recover()
+    (taken,) = dispatcher._loop.run(dispatcher._take(1, []))[1]
+    if noted:
+        journal.note(taken.message_id)
+    restarted = Dispatcher(store, MemoryTransport(), clock, sender="s@x.org", sender_name="S", journal=journal)
+    assert restarted.recover() == 1
+    return row_id, restarted
+
+
+def test_a_letter_killed_before_its_final_dot_is_sent_again_after_a_restart(
+    store: Store, clock: FixedClock, tmp_path: Path
+) -> None:
+    """GIVEN a sender killed with a letter taken whose final dot was never written WHEN the next start
+    recovers THEN the letter goes out normally, and the lost try does not count against it."""
+    row_id, restarted = crashed_with(store, clock, HandoverJournal(tmp_path / "j"), noted=False)
+    row = state(store, row_id)
+    assert (row.state, row.attempts) == (OutboxState.QUEUED, 0)
+    assert restarted.run() == 1 and state(store, row_id).state == OutboxState.SENT
+
+
+def test_a_letter_whose_final_dot_may_have_left_is_ambiguous(store: Store, clock: FixedClock, tmp_path: Path) -> None:
+    row_id, restarted = crashed_with(store, clock, HandoverJournal(tmp_path / "j"), noted=True)
+    assert restarted.run() == 0 and state(store, row_id).state == OutboxState.AMBIGUOUS
+
+
+def test_a_journal_from_before_a_reboot_tells_nothing(store: Store, clock: FixedClock, tmp_path: Path) -> None:
+    """A power cut may have lost the journal's last lines: after a reboot every letter in hand is ambiguous."""
+    journal = HandoverJournal(tmp_path / "j")
+    (tmp_path / "j").write_text("boot 00000000-another-boot\n")  # written, then the machine lost power
+    row_id, restarted = crashed_with(store, clock, journal, noted=False, started=False)
+    assert restarted.run() == 0 and state(store, row_id).state == OutboxState.AMBIGUOUS
+
+
+def test_without_a_journal_a_letter_in_hand_stays_ambiguous(store: Store, clock: FixedClock, tmp_path: Path) -> None:
+    """A journal that was never written (a store from before it existed) cannot say a letter did not leave."""
+    journal = HandoverJournal(tmp_path / "never-written")
+    row_id, restarted = crashed_with(store, clock, journal, noted=False, started=False)
+    assert restarted.run() == 0 and state(store, row_id).state == OutboxState.AMBIGUOUS
+
+
+class LocksTheStore(MemoryTransport):
+    """Delivers, then another process takes the database's write lock: the commit that would record
+    the delivery finds the store gone, as in a real outage."""
+
+    def __init__(self, db: Path) -> None:
+        super().__init__()
+        self.locker = sqlite3.connect(db, isolation_level=None)
+
+    async def send(self, slot: int, letter: Letter) -> None:
+        await super().send(slot, letter)
+        self.locker.execute("BEGIN IMMEDIATE")
+
+
+def test_a_delivery_the_store_could_not_record_is_recorded_when_it_is_back(tmp_path: Path, clock: FixedClock) -> None:
+    """GIVEN a letter delivered just before the database was locked by another process WHEN the run
+    ends in that outage and a later run comes after it THEN the letter is recorded sent, never sent again."""
+    store = Store.open(f"sqlite:///{tmp_path / 'o.db'}", busy_timeout=0.2)
+    row_id = ack(store, clock)
+    transport = LocksTheStore(tmp_path / "o.db")
+    dispatcher = Dispatcher(store, transport, clock, sender="s@x.org", sender_name="S")
+    with pytest.raises(OperationalError, match="locked"):
+        dispatcher.run()
+    assert dispatcher.in_hand == 1 and len(transport.outbox) == 1
+    transport.locker.execute("ROLLBACK")
+    assert dispatcher.run() == 1
+    assert state(store, row_id).state == OutboxState.SENT and len(transport.outbox) == 1
+    assert dispatcher.in_hand == 0
+    transport.locker.close()
+    store.close()

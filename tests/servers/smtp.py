@@ -41,6 +41,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.received: list[bytes] = []
+        self.dots: list[bytes] = []  # every message whose final dot arrived, whatever the answer
         self.envelopes: list[tuple[str, bool, tuple[str, ...]]] = []  # from, SMTPUTF8, to
         self.replies: list[str] = []
         self.drop_after_dot = False
@@ -95,6 +96,7 @@ class Recorder:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.dots.append(envelope.content)
         await self.stall("dot")
         if self.kill_at == "dot":
             self.keep(envelope)
