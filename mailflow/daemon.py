@@ -164,16 +164,17 @@ class Daemon:
                 report.add(self._ingest(source, archiver, on_batch))
                 self._failures.pop(source.name, None)
             except SourceError as exc:
-                self._failures[source.name] = self._failures.get(source.name, 0) + 1
-                errors.append(f"{source.name}: {exc}")
-                self._record_error(source, str(exc))
                 log.warning("source %s failed: %s", source.name, exc)
+                errors.append(self._failed(source, str(exc)))
             except Exception as exc:  # noqa: BLE001 - a bug in ingest must not kill the daemon silently
                 report.store_fault = fault_of(exc)
                 if report.store_fault is not None:
                     break  # the mail stays on the server, unmarked: the next pass takes it
                 log.exception("ingest from %s failed", source.name)
-                errors.append(f"{source.name}: {type(exc).__name__}: {exc}")
+                # Counted and shown like a mailbox's error: one that recurs on every pass must
+                # back off and be seen in `status`, not be retried each second in silence.
+                first_line = (str(exc).splitlines() or [""])[0]
+                errors.append(self._failed(source, f"{type(exc).__name__}: {first_line}"))
         report.seconds = time.perf_counter() - started
         return report, errors, dict(self._failures)
 
@@ -188,6 +189,12 @@ class Daemon:
             source.close()
             source.open()
             return archiver.poll(source, on_batch)
+
+    def _failed(self, source: MailSource, message: str) -> str:
+        """Count a failed pass of `source` for the backoff and keep its error for `status`."""
+        self._failures[source.name] = self._failures.get(source.name, 0) + 1
+        self._record_error(source, message)
+        return f"{source.name}: {message}"
 
     def _record_error(self, source: MailSource, message: str) -> None:
         try:

@@ -10,6 +10,13 @@ The order of one pass over a folder closes each crash window:
 A UIDVALIDITY change renumbers a folder; every message is then matched against the store
 by Message-ID and content hash, and what is already there is not processed again.
 
+A folder restored from a backup may come back under a UIDVALIDITY it had before, its UIDs given
+out again from 1 to other mail. A row whose UID now holds other mail is *retired*: its
+uidvalidity becomes minus its own id, a value no server gives (RFC 3501: non-zero, unsigned)
+and no other row can hold, so nothing marks that UID or refuses new mail there on its account,
+while its content still matches later copies. A message found at a UID a row already holds is
+matched like any other: a copy of stored mail is not stored again; new mail takes the UID.
+
 A Message-ID alone does not make a copy: some mailers write the same one on every message
 (`0@localhost`). A message whose Message-ID is known is a copy only when its bytes are the
 same, or its sender, Date and subject are (a server may re-write the headers of a copy).
@@ -135,9 +142,29 @@ class Archiver:
                 state.uidvalidity = uidvalidity
                 state.last_seen_uid = 0
                 state.baseline_uid = 0
+                self._retire_owed_marks(session, source.name, folder, uidvalidity)
             session.flush()
             session.refresh(state)
             return state
+
+    @staticmethod
+    def _retire_owed_marks(session: Session, source: str, folder: str, uidvalidity: int) -> None:
+        """Retire the rows still owed a mark under a UIDVALIDITY the folder comes back to.
+
+        They are from an earlier life of the folder (a crash between their commit and their
+        move, then a rebuild): _finish_marks would move whatever holds their UIDs now, mail
+        never archived among it. Their messages, if still there, are matched by content.
+        """
+        session.execute(
+            update(INBOUND)
+            .where(
+                INBOUND.c.source == source,
+                INBOUND.c.folder == folder,
+                INBOUND.c.uidvalidity == uidvalidity,
+                INBOUND.c.server_marked.is_(False),
+            )
+            .values(uidvalidity=-INBOUND.c.id)
+        )
 
     def _finish_marks(self, source: MailSource, folder: str, uidvalidity: int) -> None:
         with self.store.session() as session:
@@ -179,11 +206,7 @@ class Archiver:
         self, source: MailSource, folder: str, state: FolderState, metas: Sequence[MessageMeta], report: PassReport
     ) -> None:
         skipped = {m.uid for m in metas if self._before_start(state, m)}
-        big = {m.uid for m in metas if m.size > self.max_fetch_bytes and m.uid not in skipped}
-        whole = [m.uid for m in metas if m.uid not in skipped and m.uid not in big]
-        heads = [m.uid for m in metas if m.uid in skipped or m.uid in big]
-        fetched = {f.uid: f for f in source.fetch(folder, whole)}
-        fetched.update({f.uid: f for f in source.fetch(folder, heads, headers_only=True)})
+        fetched = self._fetch(source, folder, metas, skipped)
         by_uid = {m.uid: m for m in metas}
         # Bytes first, durable, then the rows: a row never points at a file that is not there.
         digests = {uid: self.raw.put(f.raw) for uid, f in fetched.items()}
@@ -191,12 +214,21 @@ class Archiver:
         ids = {uid: header_message_id(f.raw) for uid, f in fetched.items()}
         with self.store.session() as session:
             originals = Originals(*self._known(session, ids.values(), digests.values()), self._stored_head)
+            taken = self._taken(session, source.name, folder, state.uidvalidity, list(fetched))
             values: list[dict[str, Any]] = []
             for uid in (m.uid for m in metas if m.uid in fetched):
                 raw, digest, message_id = fetched[uid].raw, digests[uid], ids[uid]
                 row = self._row(state, source.name, folder, fetched[uid], by_uid[uid], digest, message_id)
                 original = originals.stored(digest, message_id, raw)
                 twin = originals.in_batch(digest, message_id, raw) if original is None else None
+                if uid in taken:
+                    if original is not None or twin is not None:
+                        # Stored mail back at a UID (its own, or another's): nothing new to store.
+                        report.duplicates += 1
+                        if uid not in skipped:
+                            to_mark.append(uid)
+                        continue
+                    self._retire(session, taken[uid])  # before the insert that takes its UID
                 if twin is not None:
                     # Two copies in one batch (rare): the first is the original; insert it now.
                     self._insert(session, values)
@@ -229,6 +261,17 @@ class Archiver:
                 folder_row.last_seen_uid = max(folder_row.last_seen_uid, top)
                 state.last_seen_uid = folder_row.last_seen_uid
         self._mark(source, folder, state.uidvalidity, to_mark)
+
+    def _fetch(
+        self, source: MailSource, folder: str, metas: Sequence[MessageMeta], skipped: set[str]
+    ) -> dict[str, Fetched]:
+        """Each message whole, or its header alone if it came before the start or is too large."""
+        big = {m.uid for m in metas if m.size > self.max_fetch_bytes and m.uid not in skipped}
+        whole = [m.uid for m in metas if m.uid not in skipped and m.uid not in big]
+        heads = [m.uid for m in metas if m.uid in skipped or m.uid in big]
+        fetched = {f.uid: f for f in source.fetch(folder, whole)}
+        fetched.update({f.uid: f for f in source.fetch(folder, heads, headers_only=True)})
+        return fetched
 
     def _row(
         self,
@@ -263,6 +306,25 @@ class Archiver:
         # One executemany through Core: building ORM objects costs more than the insert.
         if values:
             session.execute(insert(INBOUND), values)
+
+    @staticmethod
+    def _taken(session: Session, source: str, folder: str, uidvalidity: int, uids: list[str]) -> dict[str, int]:
+        """Rows already stored at these UIDs (only a folder restored under an old UIDVALIDITY has any)."""
+        if not uids:
+            return {}
+        query = select(INBOUND.c.uid, INBOUND.c.id).where(
+            INBOUND.c.source == source,
+            INBOUND.c.folder == folder,
+            INBOUND.c.uidvalidity == uidvalidity,
+            INBOUND.c.uid.in_(uids),
+        )
+        return {row.uid: row.id for row in session.execute(query)}
+
+    @staticmethod
+    def _retire(session: Session, row_id: int) -> None:
+        """The row's UID holds other mail now: give it a location of its own that no server has."""
+        log.warning("a UID given again to other mail; the earlier message's row is retired", extra={"id": row_id})
+        session.execute(update(INBOUND).where(INBOUND.c.id == row_id).values(uidvalidity=-row_id))
 
     @staticmethod
     def _id_at(session: Session, source: str, folder: str, uidvalidity: int, uid: str) -> int | None:

@@ -387,6 +387,50 @@ def test_an_unreachable_mailbox_is_retried_with_growing_backoff(
     app.close()
 
 
+def test_any_ingest_error_is_retried_with_growing_backoff_and_shown_in_status(
+    tmp_path: Path, box: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN ingest that fails on every pass with an error that is not the mailbox's (a bug, such as
+    the unique-key failure a restored mailbox once caused: no server can be told to cause one now,
+    so the source is wrapped to raise it) WHEN the daemon runs THEN it retries after 1, 2, 4 … s as
+    for an unreachable mailbox, and `status` shows the error on the folder."""
+    app = new_app(tmp_path, box)
+    source, archiver = app.sources[0]
+    app.sources[0] = (PendingFails(source), archiver)  # type: ignore[assignment]
+    slept: list[float] = []
+    daemon = Daemon(app, sleep=slept.append)
+    waits: list[float] = []
+    original = daemon._backoff
+
+    def backoff() -> None:
+        before = sum(slept)
+        original()
+        waits.append(sum(slept) - before)
+        if len(waits) == 4:
+            daemon.request_stop()
+
+    monkeypatch.setattr(daemon, "_backoff", backoff)
+    daemon.run_forever()
+    assert waits == [1, 2, 4, 8]
+    with app.store.session() as session:
+        (folder,) = session.exec(select(FolderState)).all()
+    assert folder.last_error == "RuntimeError: injected: a bug in ingest"
+    app.close()
+
+
+class PendingFails:
+    """Wraps the real source; listing new mail raises an error of ingest's own, not the mailbox's."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def pending(self, folder: str, after_uid: int) -> list[str]:
+        raise RuntimeError("injected: a bug in ingest")
+
+
 def test_first_contact_after_an_outage_still_takes_the_safe_first_run_baseline(
     tmp_path: Path, box: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

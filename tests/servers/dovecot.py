@@ -179,6 +179,18 @@ class DovecotServer:
             time.sleep(0.01)
         return pids
 
+    def recreate_folder(self, user: str, folder: str, uidvalidity: int | None) -> None:
+        """Delete and create `folder`: empty, UIDs from 1, a new UIDVALIDITY or the one given.
+
+        doveadm gives the new folder the next UIDVALIDITY of the user's dovecot-uidvalidity
+        counter; `mailbox update --uid-validity` then writes any value, an old one included,
+        into the folder's dovecot-uidlist header (its `V` field), as a restore from a backup does.
+        """
+        self._doveadm_run("mailbox", "delete", "-u", user, folder)
+        self._doveadm_run("mailbox", "create", "-u", user, folder)
+        if uidvalidity is not None:
+            self.set_uidvalidity(user, folder, uidvalidity)
+
     def set_uidvalidity(self, user: str, folder: str, value: int) -> None:
         self._doveadm_run("mailbox", "update", "-u", user, "--uid-validity", str(value), folder)
 

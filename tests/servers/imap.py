@@ -16,6 +16,9 @@ Fault injection, per server:
   the folder selected gets "* BYE IMAP session state is inconsistent" at its next sync (within
   ~1 s in IDLE). pymap: the value is rewritten in memory and every connection is dropped, since
   pymap would not tell its selected sessions.
+- `recreate_folder(folder, uidvalidity)`: Dovecot only: `doveadm mailbox delete` and `create`,
+  then `mailbox update --uid-validity` when a value is given: the folder is empty, its UIDs start
+  again at 1, and its UIDVALIDITY may be one it had before (a restore from a backup).
 - `kill_sessions()`: Dovecot only, which serves each session from a process of its own: SIGKILL
   to every imap process of the user, so the kernel closes its socket without a BYE; a client in
   IDLE sees a bare EOF. `sessions()` says which processes serve the user and what each is doing.
@@ -138,6 +141,12 @@ class ImapTestServer:
         new = self.uidvalidity(folder) + 1
         self._close_admin()
         self._backend.set_uidvalidity(self.user, folder, new)
+
+    def recreate_folder(self, folder: str, uidvalidity: int | None = None) -> None:
+        """Dovecot: `folder` is deleted and created again, as by a rebuild or a restore: empty, UIDs
+        from 1, and a new UIDVALIDITY, or `uidvalidity` (an old value, as a backup brings back)."""
+        self._close_admin()
+        self._dovecot().recreate_folder(self.user, folder, uidvalidity)
 
     def sessions(self) -> dict[int, str]:
         """Dovecot: pid -> command in hand ("IDLE", or "" between commands) of each session of the user."""
