@@ -217,6 +217,7 @@ class Daemon:
 
     def run_forever(self) -> None:
         log.info("mailflow running", extra={"sources": [s.describe() for s, _ in self.app.sources]})
+        self._health()  # a word left by an earlier daemon is not this one's
         first = True
         while not self._stop:
             # The first pass may face a backlog (a day of downtime): give it a process.
