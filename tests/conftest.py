@@ -6,6 +6,8 @@
   their own (`options=-csearch_path=...`), dropped after the test; skipped when unset.
 - `corpus_dir`: shared/corpus beside the checkout, or `MAILFLOW_CORPUS`.
 - `smtp_server`: (recorder, port) of a real aiosmtpd on 127.0.0.1 with scripted faults (servers/smtp.py).
+- `postfix`: start(**options) starts a private Postfix on 127.0.0.1 (servers/postfix.py), stopped
+  after the test; skipped where Postfix is not installed or the tests do not run as root.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from servers.imap import ImapTestServer, default_kind
+from servers.postfix import PostfixServer, unavailable
 from servers.smtp import DropsAtData, Recorder, start_smtp_server
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -94,3 +98,21 @@ def smtp_server() -> Iterator[tuple[Recorder, int]]:
     finally:
         DropsAtData.drops = 0
         controller.stop()
+
+
+@pytest.fixture
+def postfix(tmp_path: Path) -> Iterator[Callable[..., PostfixServer]]:
+    """start(domains=..., mailboxes=..., accept_unknown=..., settings=...) -> a running private Postfix."""
+    why = unavailable()
+    if why is not None:
+        pytest.skip(why)
+    started: list[PostfixServer] = []
+
+    def start(**options: Any) -> PostfixServer:
+        server = PostfixServer(tmp_path / f"postfix-{len(started)}", **options)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()
