@@ -99,6 +99,7 @@ def make_transport(settings: Settings) -> Transport:
             data_timeout=smtp.data_timeout,
             ca_file=str(settings.resolve(smtp.ca_file)) if smtp.ca_file else None,
             concurrency=smtp.concurrency,
+            helo_name=out.helo_name(settings.chamber.message_id_domain),
         )
     return FileTransport(settings.resolve(out.folder))
 

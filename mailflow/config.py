@@ -144,6 +144,18 @@ class SmtpSettings(_Frozen):
     timeout: float = Field(60.0, gt=0)
     data_timeout: float = Field(600.0, gt=0)  # the wait for the reply to the final dot (RFC 5321)
     concurrency: int = Field(2, ge=1, le=50)  # connections open at once, one letter in flight on each
+    # The name we greet the server with (EHLO); empty: the domain of outbound.from_address.
+    helo_name: str = ""
+
+    @field_validator("helo_name")
+    @classmethod
+    def _qualified(cls, value: str) -> str:
+        """Servers refuse a greeting that is not a fully qualified name (Postfix's
+        reject_non_fqdn_helo_hostname), and `localhost` says nothing of who we are."""
+        value = value.strip()
+        if value and not is_helo_name(value):
+            raise ValueError(f"{value!r} is not a fully qualified host name (such as mail.chamber.example.org)")
+        return value
 
     def password(self) -> str:
         return os.environ.get(self.password_env, "") if self.password_env else ""
@@ -168,6 +180,19 @@ class OutboundSettings(_Frozen):
         if self.transport == "smtp" and self.smtp is None:
             raise ValueError("transport smtp needs an smtp: section (host, port, …)")
         return self
+
+    def helo_name(self, fallback: str) -> str:
+        """What we greet the SMTP server with: smtp.helo_name, else the domain of from_address
+        (in its IDNA form), else `fallback` (the Message-ID domain); never this host's own name,
+        which is `localhost` on many machines and refused by servers that check it."""
+        if self.smtp is not None and self.smtp.helo_name:
+            return self.smtp.helo_name
+        domain = self.from_address.rpartition("@")[2].strip().rstrip(".")
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            return fallback
+        return domain if is_helo_name(domain) else fallback
 
 
 class DatabaseSettings(_Frozen):
@@ -320,6 +345,16 @@ class Settings(_Frozen):
 def hide_password(url: str) -> str:
     """A database URL with its password masked (***), for output and logs."""
     return make_url(url).render_as_string(hide_password=True)
+
+
+def is_helo_name(name: str) -> bool:
+    """A fully qualified host name (at least two labels, not localhost) or an address literal ([192.0.2.1])."""
+    if name.startswith("[") and name.endswith("]"):
+        return True
+    labels = name.lower().rstrip(".").split(".")
+    if len(labels) < 2 or labels[0] == "localhost" or not all(labels):
+        return False
+    return all(label.isascii() and label.replace("-", "").isalnum() for label in labels)
 
 
 def is_loopback(host: str) -> bool:

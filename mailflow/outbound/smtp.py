@@ -44,8 +44,12 @@ class SmtpTransport:
         data_timeout: float = 600.0,
         ca_file: str | None = None,
         concurrency: int = 1,
+        helo_name: str = "mailflow.invalid",
     ) -> None:
         self.host, self.port, self.security = host, port, security
+        # Our name in EHLO: aiosmtplib's default is this host's socket.getfqdn(), `localhost` on
+        # many machines, which servers that check the greeting refuse (see config.helo_name).
+        self.helo_name = helo_name
         self.username, self._password = username, password
         self.timeout, self.data_timeout = timeout, data_timeout
         self.ca_file = ca_file
@@ -115,6 +119,7 @@ class SmtpTransport:
             use_tls=self.security == "tls",
             start_tls=self.security == "starttls",
             tls_context=self._tls_context(),
+            local_hostname=self.helo_name,
         )
         try:
             await smtp.connect()

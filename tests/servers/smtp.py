@@ -15,7 +15,7 @@ once, so a test can see the sender's concurrency from the server's side; `Record
 counts every connection made. A recipient whose local part starts with "nobody" is refused at
 RCPT TO (550); `Recorder.asked` lists every RCPT TO the server was asked. `start_smtp_server(recorder, smtputf8=True)` offers SMTPUTF8 (RFC 6531);
 `Recorder.envelopes` keeps each accepted message's MAIL FROM, whether it carried SMTPUTF8, and
-its recipients.
+its recipients; `Recorder.greetings` the name the client gave in EHLO (or HELO), at each MAIL FROM.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ class Recorder:
         self.peak = 0
         self.connections = 0
         self.asked: list[str] = []
+        self.greetings: list[str] = []
         self.arrived = threading.Condition()
         self.kill_at: str | None = None
         self.victim: Callable[[], None] | None = None
@@ -63,6 +64,7 @@ class Recorder:
         return True
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        self.greetings.append(session.host_name)
         self.kill("mail")
         await self.stall("mail")
         envelope.mail_from = address
