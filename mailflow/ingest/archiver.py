@@ -16,6 +16,7 @@ uidvalidity becomes minus its own id, a value no server gives (RFC 3501: non-zer
 and no other row can hold, so nothing marks that UID or refuses new mail there on its account,
 while its content still matches later copies. A message found at a UID a row already holds is
 matched like any other: a copy of stored mail is not stored again; new mail takes the UID.
+Whatever the resync, a copy of mail the safe first run skipped stays skipped, and is never moved.
 
 A Message-ID alone does not make a copy: some mailers write the same one on every message
 (`0@localhost`). A message whose Message-ID is known is a copy only when its bytes are the
@@ -162,6 +163,7 @@ class Archiver:
                 INBOUND.c.folder == folder,
                 INBOUND.c.uidvalidity == uidvalidity,
                 INBOUND.c.server_marked.is_(False),
+                INBOUND.c.state != InboundState.SKIPPED,  # never owed a mark: kept at their UIDs
             )
             .values(uidvalidity=-INBOUND.c.id)
         )
@@ -221,6 +223,10 @@ class Archiver:
                 row = self._row(state, source.name, folder, fetched[uid], by_uid[uid], digest, message_id)
                 original = originals.stored(digest, message_id, raw)
                 twin = originals.in_batch(digest, message_id, raw) if original is None else None
+                if originals.was_skipped(original) or (twin is not None and twin in skipped):
+                    # Mail the safe first run skipped, back after a rebuild (dated anew, so no
+                    # longer before the start by its date): it stays skipped, and is never moved.
+                    skipped.add(uid)
                 if uid in taken:
                     if original is not None or twin is not None:
                         # Stored mail back at a UID (its own, or another's): nothing new to store.
@@ -340,22 +346,26 @@ class Archiver:
     @staticmethod
     def _known(
         session: Session, message_ids: Iterable[str | None], digests: Iterable[str]
-    ) -> tuple[dict[str, int], dict[str, list[tuple[int, str]]]]:
+    ) -> tuple[dict[str, int], dict[str, list[tuple[int, str]]], set[int]]:
         """Messages already stored (and not copies themselves) with one of these hashes or Message-IDs:
-        the original id by sha256, and every (id, sha256) under each Message-ID, oldest first."""
+        the original id by sha256, every (id, sha256) under each Message-ID, oldest first, and
+        the ids of those that the safe first run skipped."""
         ids = {m for m in message_ids if m}
         hashes = sorted(set(digests))
         by_digest: dict[str, int] = {}
         by_message_id: dict[str, list[tuple[int, str]]] = {}
-        query = select(InboundMessage.id, InboundMessage.sha256, InboundMessage.message_id).where(
+        skipped: set[int] = set()
+        query = select(InboundMessage.id, InboundMessage.sha256, InboundMessage.message_id, InboundMessage.state).where(
             col(InboundMessage.duplicate_of).is_(None),
             or_(col(InboundMessage.sha256).in_(hashes), col(InboundMessage.message_id).in_(sorted(ids))),
         )
-        for row_id, digest, message_id in session.exec(query.order_by(col(InboundMessage.id))).all():
+        for row_id, digest, message_id, state in session.exec(query.order_by(col(InboundMessage.id))).all():
             by_digest.setdefault(digest, row_id or 0)  # ascending: the oldest row wins
             if message_id in ids:
                 by_message_id.setdefault(message_id, []).append((row_id or 0, digest))
-        return by_digest, by_message_id
+            if state == InboundState.SKIPPED:
+                skipped.add(row_id or 0)
+        return by_digest, by_message_id, skipped
 
     def _stored_head(self, digest: str) -> bytes:
         """The start of a stored message, enough for its header block (the body is never needed)."""
@@ -404,10 +414,12 @@ class Originals:
         self,
         stored_by_digest: dict[str, int],
         stored_by_id: dict[str, list[tuple[int, str]]],
+        stored_skipped: set[int],
         stored_head: Callable[[str], bytes],
     ) -> None:
         self.stored_by_digest = stored_by_digest
         self.stored_by_id = stored_by_id
+        self.stored_skipped = stored_skipped  # ids of stored mail the safe first run skipped
         self._stored_head = stored_head
         self._batch_by_digest: dict[str, str] = {}  # sha256 -> uid
         self._batch_by_id: dict[str, list[tuple[str, str, bytes]]] = {}  # Message-ID -> (uid, sha256, raw)
@@ -422,6 +434,10 @@ class Originals:
         if key is None:
             return None
         return next((row_id for row_id, other in rows if self._key(other) == key), None)
+
+    def was_skipped(self, original: int | None) -> bool:
+        """Whether that stored message is one the safe first run skipped."""
+        return original is not None and original in self.stored_skipped
 
     def in_batch(self, digest: str, message_id: str | None, raw: bytes) -> str | None:
         """The uid of an earlier message of this batch that this one copies, if any."""

@@ -8,6 +8,7 @@ these tests watch another folder.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from mailflow.store import FolderState
 __all__ = ["box"]  # the fixture, shared with test_ingest_imap
 
 FOLDER = "Liaison"
+BEFORE_START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)  # the tests' clock starts on 24 November
+AFTER_START = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)  # a rebuild that copies mail back dates it anew
 
 
 @pytest.fixture(autouse=True)
@@ -82,4 +85,51 @@ def test_a_move_owed_from_before_a_rebuild_never_takes_other_mail_at_that_uid(tm
 
     assert daemon.run_once().processed == 1
     assert processed(app) == ["sub-1@hongda-machinery.cn", "sub-2@hongda-machinery.cn"]
+    app.close()
+
+
+def test_mail_skipped_on_the_first_start_stays_untouched_after_a_rebuild(tmp_path: Path, box: Any) -> None:
+    """GIVEN mail skipped by the safe first run WHEN the folder is rebuilt (a new UIDVALIDITY) and the
+    mail copied back with a new INTERNALDATE, beside new mail THEN the old mail stays in the folder,
+    recorded as skipped again, never processed; only the new mail is processed and moved."""
+    for n in (1, 2):
+        box.append(submission(n), folder=FOLDER, date=BEFORE_START)
+    app = new_app(tmp_path, box, folders=[FOLDER], start_from="first_start")
+    daemon = Daemon(app)
+    assert daemon.run_once().ingest.skipped == 2
+    box.recreate_folder(FOLDER)
+    for n in (1, 2):
+        box.append(submission(n), folder=FOLDER, date=AFTER_START)
+    box.append(submission(3), folder=FOLDER, date=AFTER_START)
+
+    report = daemon.run_once()
+    assert (report.errors, report.processed) == ([], 1)
+    assert box.uids(FOLDER) == [1, 2], "the skipped mail is where it was"
+    assert processed(app) == ["sub-3@hongda-machinery.cn"]
+    assert [r.state for r in rows(app) if r.message_id != "sub-3@hongda-machinery.cn"] == ["skipped"] * 4
+    app.close()
+
+
+def test_mail_skipped_on_the_first_start_stays_untouched_when_restored_at_its_own_uids(
+    tmp_path: Path, box: Any
+) -> None:
+    """GIVEN mail skipped by the safe first run, then the folder rebuilt (seen by a pass) WHEN it is
+    restored under its old UIDVALIDITY with that mail at its own UIDs, dated anew, beside new mail
+    THEN the old mail stays in the folder and is not stored again; only the new mail is processed."""
+    for n in (1, 2):
+        box.append(submission(n), folder=FOLDER, date=BEFORE_START)
+    app = new_app(tmp_path, box, folders=[FOLDER], start_from="first_start")
+    daemon = Daemon(app)
+    assert daemon.run_once().ingest.skipped == 2
+    old = box.uidvalidity(FOLDER)
+    box.recreate_folder(FOLDER)
+    assert daemon.run_once().errors == []
+    box.recreate_folder(FOLDER, uidvalidity=old)
+    for n in (1, 2, 3):
+        box.append(submission(n), folder=FOLDER, date=AFTER_START)
+
+    report = daemon.run_once()
+    assert (report.errors, report.processed) == ([], 1)
+    assert box.uids(FOLDER) == [1, 2], "the skipped mail is where it was"
+    assert [r.state for r in rows(app)] == ["skipped", "skipped", "processed"]
     app.close()
