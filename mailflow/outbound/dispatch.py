@@ -235,6 +235,7 @@ class Dispatcher:
         sent = 0
         try:
             while not should_stop():
+                await self.transport.close_idle()  # before the server times them out (see smtp.IDLE_QUIT)
                 size = self.chunk
                 if self.limit is not None:
                     size = await self.limit.wait(size, pause)

@@ -8,6 +8,8 @@ taken the message), and the reply to the dot is awaited for `data_timeout` (RFC 
 suggests 10 minutes). One deadline covers a letter's commands up to the dot (`timeout`), then
 is moved on for the reply: a timer per letter instead of one per command, which showed in the
 sender's CPU time.
+A connection that has carried no letter for `idle_quit` seconds is closed with QUIT when the
+dispatcher next looks in (`close_idle`), before the server times it out.
 `check_login` is what `mailflow check` asks of the server: a connection and a login, nothing sent.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import re
 import ssl
+import time
 from collections.abc import Callable
 
 import aiosmtplib
@@ -26,6 +29,11 @@ from mailflow.outbound.transports import Letter
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 _PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")  # no space, no CR/LF, no <>
+# Seconds without a letter after which a pooled connection is closed with QUIT. Servers drop an
+# idle client after 5 minutes (RFC 5321 4.5.3.2.7; Postfix's smtpd_timeout is 300 s) and log
+# each one as a timeout; the sender looks in at least every 30 s, so an idle connection ends
+# within 90 s. A constant, not a setting: reconnecting costs one greeting, nothing to tune.
+IDLE_QUIT = 60.0
 
 
 class SmtpTransport:
@@ -45,6 +53,8 @@ class SmtpTransport:
         ca_file: str | None = None,
         concurrency: int = 1,
         helo_name: str = "mailflow.invalid",
+        idle_quit: float = IDLE_QUIT,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.host, self.port, self.security = host, port, security
         # Our name in EHLO: aiosmtplib's default is this host's socket.getfqdn(), `localhost` on
@@ -55,12 +65,15 @@ class SmtpTransport:
         self.ca_file = ca_file
         self.slots = concurrency
         self._pool: list[aiosmtplib.SMTP | None] = [None] * concurrency
+        self.idle_quit, self._clock = idle_quit, clock
+        self._idle_since: list[float | None] = [None] * concurrency  # None: carrying a letter, or never used
         # Told a letter's Message-ID just before its final dot is written (see outbound.handover).
         self.on_final_dot: Callable[[str], None] = _nothing
         self._tls: ssl.SSLContext | None = None
 
     async def send(self, slot: int, letter: Letter) -> None:
         smtp = await self._connection(slot)
+        self._idle_since[slot] = None
         dot = False  # whether the final dot has left: from then on the server may have the letter
         try:
             async with asyncio.timeout(self.timeout) as deadline:
@@ -80,6 +93,17 @@ class SmtpTransport:
         except BaseException:
             smtp.close()  # out of step with the server: the next letter starts on a new connection
             raise
+        finally:
+            self._idle_since[slot] = self._clock()
+
+    async def close_idle(self) -> None:
+        """QUIT every connection that has carried no letter for `idle_quit` seconds."""
+        now = self._clock()
+        for slot, smtp in enumerate(self._pool):
+            since = self._idle_since[slot]
+            if smtp is not None and since is not None and now - since >= self.idle_quit:
+                self._pool[slot], self._idle_since[slot] = None, None
+                await _quit(smtp)
 
     @property
     def longest_hold(self) -> float:
@@ -101,12 +125,10 @@ class SmtpTransport:
 
     async def aclose(self) -> None:
         for smtp in self._pool:
-            if smtp is not None and smtp.is_connected:
-                try:
-                    await smtp.quit()
-                except (aiosmtplib.SMTPException, OSError):
-                    smtp.close()
+            if smtp is not None:
+                await _quit(smtp)
         self._pool = [None] * self.slots
+        self._idle_since = [None] * self.slots
 
     async def _connection(self, slot: int) -> aiosmtplib.SMTP:
         current = self._pool[slot]
@@ -225,6 +247,16 @@ class SmtpTransport:
                 await smtp.rset()
             except (aiosmtplib.SMTPException, OSError):
                 smtp.close()
+
+
+async def _quit(smtp: aiosmtplib.SMTP) -> None:
+    """End a connection politely, or just close it when the server is gone or does not answer."""
+    if not smtp.is_connected:
+        return
+    try:
+        await smtp.quit()
+    except (aiosmtplib.SMTPException, OSError):
+        smtp.close()
 
 
 def _by_code(code: int, message: str, recipient: str | None = None) -> DeliveryError:

@@ -5,7 +5,9 @@ AmbiguousDelivery; the dispatcher decides what that means for the outbox row. `s
 many letters a transport carries at once (SMTP: its connections). `idempotent` says whether
 handing a letter over twice does no harm (a file written again under the same name): then a
 letter a killed process was handing over is simply sent again, instead of being held as
-ambiguous. Transports run on the dispatcher's event loop; `aclose` ends their connections.
+ambiguous. Transports run on the dispatcher's event loop; `close_idle` ends the connections
+that have carried nothing for a while (the dispatcher calls it whenever it looks for letters),
+`aclose` all of them.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ class Transport(Protocol):
 
     async def send(self, slot: int, letter: Letter) -> None: ...
 
+    async def close_idle(self) -> None: ...
+
     async def aclose(self) -> None: ...
 
 
@@ -56,6 +60,9 @@ class FileTransport:
         except OSError as exc:
             raise TransientDelivery(f"cannot write {target}: {exc}") from exc
 
+    async def close_idle(self) -> None:
+        pass
+
     async def aclose(self) -> None:
         pass
 
@@ -71,6 +78,9 @@ class MemoryTransport:
 
     async def send(self, slot: int, letter: Letter) -> None:
         self.outbox.append(letter)
+
+    async def close_idle(self) -> None:
+        pass
 
     async def aclose(self) -> None:
         pass

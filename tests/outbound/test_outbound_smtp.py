@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import email
 import ssl
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from email.policy import default
 from pathlib import Path
 
@@ -150,6 +151,49 @@ def test_letters_go_out_over_as_many_connections_as_configured(
     dispatcher.close()
     assert len(recorder.received) == 12 and recorder.peak == 3
     assert {row(store, i).state for i in ids} == {OutboxState.SENT}
+
+
+def eventually(condition: Callable[[], bool], seconds: float = 5) -> bool:
+    """Whether `condition` holds within `seconds` (the server's side of a close lags the client's)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_a_connection_idle_for_a_minute_is_closed_with_quit(
+    smtp_server: tuple[Recorder, int], store: Store, clock: FixedClock
+) -> None:
+    """GIVEN a letter delivered and its connection kept for the next one, WHEN the dispatcher looks
+    in again after a minute without a letter (it does at least every 30 s), THEN it says QUIT
+    before the server times the connection out (Postfix after 300 s, logging each one); the
+    next letter goes on a new connection."""
+    recorder, port = smtp_server
+    seconds = [0.0]  # the transport's clock, moved by hand
+    transport = SmtpTransport("127.0.0.1", port, security="none", timeout=5, clock=lambda: seconds[0])
+    dispatcher = Dispatcher(store, transport, clock, sender="mishuchu@chamber.example.org", sender_name="商会秘书处")
+    try:
+        queued(store, clock)
+        assert dispatcher.run() == 1
+        opened = recorder.connections
+
+        seconds[0] += 59
+        dispatcher.run()
+        assert (recorder.quits, recorder.open) == (0, 1), "a connection idle for less than a minute is kept"
+
+        seconds[0] += 2
+        dispatcher.run()
+        assert recorder.quits == 1, "QUIT reached the server"
+        assert eventually(lambda: recorder.open == 0), "and the connection is closed"
+
+        clock.advance(seconds=1)
+        queued(store, clock)
+        assert dispatcher.run() == 1
+        assert (len(recorder.received), recorder.connections) == (2, opened + 1)
+    finally:
+        dispatcher.close()
 
 
 @pytest.mark.parametrize("security", ["tls", "starttls"])

@@ -125,6 +125,9 @@ class Failing:
         if failure is not None:
             raise failure
 
+    async def close_idle(self) -> None:
+        pass
+
     async def aclose(self) -> None:
         pass
 
@@ -206,6 +209,9 @@ class Watching:
         self.peak = max(self.peak, len(taken))
         self.calls += 1
         await asyncio.sleep(0)  # the other connection goes on meanwhile
+
+    async def close_idle(self) -> None:
+        pass
 
     async def aclose(self) -> None:
         pass

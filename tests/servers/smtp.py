@@ -15,7 +15,8 @@ once, so a test can see the sender's concurrency from the server's side; `Record
 counts every connection made. A recipient whose local part starts with "nobody" is refused at
 RCPT TO (550); `Recorder.asked` lists every RCPT TO the server was asked. `start_smtp_server(recorder, smtputf8=True)` offers SMTPUTF8 (RFC 6531);
 `Recorder.envelopes` keeps each accepted message's MAIL FROM, whether it carried SMTPUTF8, and
-its recipients; `Recorder.greetings` the name the client gave in EHLO (or HELO), at each MAIL FROM.
+its recipients; `Recorder.greetings` the name the client gave in EHLO (or HELO), at each MAIL FROM;
+`Recorder.quits` counts the QUIT commands that reached the server.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class Recorder:
         self.connections = 0
         self.asked: list[str] = []
         self.greetings: list[str] = []
+        self.quits = 0
         self.arrived = threading.Condition()
         self.kill_at: str | None = None
         self.victim: Callable[[], None] | None = None
@@ -89,6 +91,10 @@ class Recorder:
             self.received.append(envelope.content)
             self.envelopes.append((envelope.mail_from, bool(envelope.smtp_utf8), tuple(envelope.rcpt_tos)))
             self.arrived.notify_all()
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        self.quits += 1
+        return "221 Bye"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         self.asked.append(address)
