@@ -43,6 +43,7 @@ class RunReport:
     errors: list[str] = field(default_factory=list)
     store_fault: str | None = None  # the database or the data folder failed: the pass waits, no one is to blame
     pipeline_seconds: float = 0.0  # wall time of the pass; the ingest's own is in ingest.seconds
+    sender_stopped: list[str] = field(default_factory=list)  # why each sender process died meanwhile: failures
 
 
 class Daemon:
@@ -134,6 +135,7 @@ class Daemon:
                 report.store_fault = fault_of(exc)
                 if report.store_fault is None:
                     raise
+        report.sender_stopped = self.sender.stopped()
         return report
 
     def _run_jobs(self) -> str | None:

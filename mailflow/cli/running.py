@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gc
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,7 +24,7 @@ from mailflow.outbound.samples import SAMPLES
 from mailflow.parse import parse
 from mailflow.screen import auto_reply_reason, bounce_reason, machine_report_reason
 from mailflow.steps import Roster
-from mailflow.store import InboundMessage, InboundState, Store
+from mailflow.store import InboundMessage, InboundState, Outbox, OutboxState, Store
 from mailflow.store.db import make_engine
 from mailflow.validate import validate_attachments
 
@@ -75,9 +77,58 @@ def run(
             f"archived {ing.archived}, skipped {ing.skipped}, duplicates {ing.duplicates} in {ing.seconds:.1f} s; "
             f"processed {report.processed} in {report.pipeline_seconds:.1f} s; sent {report.sent}"
         )
+        for line in _not_sent(application.store, application.clock.now()):
+            out.print(line, markup=False, highlight=False)
         for error in report.errors:
             err.print(f"[red]error:[/] {error}", highlight=False)
-        raise typer.Exit(1 if report.errors else 0)
+        for stopped in report.sender_stopped:
+            # Its letters in hand are settled (sent again, or ambiguous), but a sender that dies
+            # is a fault someone must look at: the pass did not do what it should.
+            err.print(f"[red]error:[/] {stopped}; see the log, and `mailflow outbox list`", highlight=False)
+        raise typer.Exit(1 if report.errors or report.sender_stopped else 0)
+
+
+# Letters that did not go, in the order the summary names them.
+_WAITING = (
+    ("due", "not yet handed over"),
+    ("held back", "held back"),
+    (OutboxState.RETRY, "waiting for a retry"),
+    (OutboxState.DEAD, "dead"),
+    (OutboxState.AMBIGUOUS, "ambiguous"),
+)
+
+
+def _not_sent(store: Store, now: datetime) -> list[str]:
+    """What `run --once` leaves waiting, and why: a count per state, then its commonest reasons.
+
+    "sent 0" alone read as success when every letter had gone to a retry or died.
+    """
+    counts = _waiting_reasons(store, now)
+    if not counts:
+        return []
+    totals = [f"{sum(counts[state].values())} {label}" for state, label in _WAITING if state in counts]
+    lines = [f"not sent: {', '.join(totals)} (each is in `mailflow outbox list`)"]
+    for state, label in _WAITING:
+        for reason, count in counts.get(state, Counter()).most_common(3):
+            lines.append(f"  {label}: {reason} ({count})")
+    return lines
+
+
+def _waiting_reasons(store: Store, now: datetime) -> dict[str, Counter[str]]:
+    """Per state, how many letters wait with each last error; a queued letter is "due" (the
+    sender did not get to it) or "held back" (queued for later, e.g. by the hourly cap)."""
+    shown = (OutboxState.RETRY, OutboxState.DEAD, OutboxState.AMBIGUOUS, OutboxState.QUEUED)
+    with store.session() as session:
+        rows = session.exec(
+            select(Outbox.state, Outbox.last_error, Outbox.next_attempt_at).where(col(Outbox.state).in_(shown))
+        ).all()
+    counts: dict[str, Counter[str]] = {}
+    for state, error, due in rows:
+        if state == OutboxState.QUEUED:
+            state = "due" if due is None or due <= now else "held back"
+        reason = " ".join((error or "no reason recorded").split())[:200]
+        counts.setdefault(state, Counter())[reason] += 1
+    return counts
 
 
 def _refuse_broken_templates(settings: Settings) -> None:

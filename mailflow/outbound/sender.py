@@ -54,6 +54,10 @@ class Sender(Protocol):
         """How soon the daemon must wake for a retry (None: nothing waits, or the sender keeps its own time)."""
         ...
 
+    def stopped(self) -> list[str]:
+        """Why each sender process stopped on its own since the last call: each is a failure."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -76,6 +80,9 @@ class InlineSender:
 
     def seconds_to_next(self) -> float | None:
         return self.dispatcher.seconds_to_next()
+
+    def stopped(self) -> list[str]:
+        return []  # it is the daemon's own process: what stops it stops the daemon
 
     def close(self) -> None:
         pass
@@ -137,6 +144,7 @@ class SenderProcess:
         self._process: BaseProcess | None = None
         self._pipe = -1  # the writing end of the pipe the sender reads its wakes from
         self._replies: Connection | None = None  # the sender's answers to settle
+        self._stopped: list[str] = []  # why each sender that stopped on its own did, until stopped() is asked
 
     @property
     def pid(self) -> int | None:
@@ -150,7 +158,7 @@ class SenderProcess:
             self._kill_if_stuck()
             if self._process.is_alive():
                 return
-            self._replace_dead()
+            self._bury()
         context = multiprocessing.get_context("fork")
         wake_r, wake_w = os.pipe()
         # A wake never blocks the daemon: when the pipe is full, the sender has wakes enough to read.
@@ -179,6 +187,7 @@ class SenderProcess:
             sent = self._ask_to_settle(should_stop)
             if sent is not None:
                 return sent
+            self._bury()  # what it held is settled now, even if no other sender follows
             if should_stop():
                 return 0
         log.error("the sender kept stopping; what is due goes out on the next pass")
@@ -210,6 +219,10 @@ class SenderProcess:
     def seconds_to_next(self) -> float | None:
         return None
 
+    def stopped(self) -> list[str]:
+        found, self._stopped = self._stopped, []
+        return found
+
     def close(self) -> None:
         """Stop the sender: it finishes the letters in hand (a stop, not a kill), then exits; one
         that is stuck is killed (what it held is ambiguous at the next start)."""
@@ -235,10 +248,14 @@ class SenderProcess:
         os.kill(self._process.pid or 0, signal.SIGKILL)
         return True
 
-    def _replace_dead(self) -> None:
-        assert self._process is not None
-        log.error("the sender stopped (exit code %s); starting another", self._process.exitcode)
+    def _bury(self) -> None:
+        """A sender that stopped on its own: note why, and settle what it was handing over."""
+        if self._process is None:
+            return
         self._process.join()
+        why = _exit_reason(self._process.exitcode)
+        log.error("the sender stopped (%s)", why)
+        self._stopped.append(f"the sender stopped ({why})")
         self._process = None
         self._close_pipes()
         self._recover()
@@ -263,6 +280,15 @@ class SenderProcess:
         if self._replies is not None:
             self._replies.close()
             self._replies = None
+
+
+def _exit_reason(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
 
 
 def _serve(

@@ -16,7 +16,8 @@ counts every connection made. A recipient whose local part starts with "nobody" 
 RCPT TO (550); `Recorder.asked` lists every RCPT TO the server was asked. `start_smtp_server(recorder, smtputf8=True)` offers SMTPUTF8 (RFC 6531);
 `Recorder.envelopes` keeps each accepted message's MAIL FROM, whether it carried SMTPUTF8, and
 its recipients; `Recorder.greetings` the name the client gave in EHLO (or HELO), at each MAIL FROM;
-`Recorder.quits` counts the QUIT commands that reached the server.
+`Recorder.quits` counts the QUIT commands that reached the server; `Recorder.peer` is the client's
+(host, port) at the last MAIL FROM, so that a `victim` can find the process that sends.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class Recorder:
         self.asked: list[str] = []
         self.greetings: list[str] = []
         self.quits = 0
+        self.peer: tuple[str, int] | None = None
         self.arrived = threading.Condition()
         self.kill_at: str | None = None
         self.victim: Callable[[], None] | None = None
@@ -67,6 +69,7 @@ class Recorder:
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         self.greetings.append(session.host_name)
+        self.peer = session.peer
         self.kill("mail")
         await self.stall("mail")
         envelope.mail_from = address
