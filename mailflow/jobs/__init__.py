@@ -28,5 +28,6 @@ def job_table(settings: Settings, renderer: Renderer) -> list[Job]:
     )
     at = settings.digest.at
     return [
-        Job("digest", lambda s: s.every().day.at(at), digest.run),
+        # One digest a day, even on the day `digest.at` is moved later.
+        Job("digest", lambda s: s.every().day.at(at), digest.run, once_a_day=True),
     ]

@@ -12,6 +12,11 @@ if that is not recorded yet, so a restart after a day of downtime runs it once, 
 latest slot, not once per missed day. Two daemons started by mistake race to record the same
 slot; the loser's transaction is refused and rolled back. Slots before the first start of
 a job are not missed work: the first start records the latest slot without running it.
+
+The ledger is keyed by the slot's time, so a changed time makes new slots: a slot earlier than
+the last one recorded is never run (after `at` moved from 08:30 to 09:00, yesterday's 09:00 is
+no missed work), and a job declared `once_a_day` (the digest) runs at most once per local date,
+whatever time the schedule names; its dedupe keys are made of the date (`JobContext.key`).
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from mailflow.clock import Clock
 from mailflow.store import JobRun, Store
 
 log = logging.getLogger("mailflow.jobs")
+_SLOT = "%Y-%m-%dT%H:%M"  # how a slot is recorded: local wall time
+_FIRST_START = "first start"  # the outcome recorded for the slot before a job's first start
 
 
 @dataclass(frozen=True)
@@ -40,7 +47,7 @@ class JobContext:
     now: dt.datetime  # the clock's instant (UTC)
     slot: dt.datetime  # the scheduled local time this run stands for, aware, in the chamber's zone
     previous: dt.datetime | None  # the slot of the job's last run, if any
-    key: str  # the slot as local wall time, 2026-11-24T08:30: what dedupe keys are made of
+    key: str  # what dedupe keys are made of: the slot's local wall time, 2026-11-24T08:30, or its date
 
 
 Work = Callable[[JobContext], str]  # returns a word for the record: "sent", "empty", …
@@ -52,6 +59,7 @@ class Job:
     name: str
     declare: Declare  # e.g. lambda s: s.every().day.at("08:30")
     work: Work
+    once_a_day: bool = False  # at most one run per local date, whichever time the schedule names
 
 
 class Scheduler:
@@ -95,27 +103,45 @@ class Scheduler:
     def _run(self, name: str, *, catching_up: bool) -> list[str]:
         job = self.jobs[name]
         wall = self._latest_slot(self._entries[name])
-        key = wall.strftime("%Y-%m-%dT%H:%M")  # local wall time: a repeated hour (DST) is one slot
+        at = wall.strftime(_SLOT)  # local wall time: a repeated hour (DST) is one slot
+        key = wall.date().isoformat() if job.once_a_day else at
         slot = _aware(wall, self.zone)
         now = self.clock.now()
         try:
             with self.store.session() as session:
-                ran = session.exec(select(JobRun.id).where(JobRun.job == name, JobRun.slot == key)).first()
+                ran = session.exec(select(JobRun.id).where(JobRun.job == name, JobRun.slot == at)).first()
                 if ran is not None:
                     return []
                 last = session.exec(select(JobRun).where(JobRun.job == name).order_by(col(JobRun.id).desc())).first()
                 if last is None and catching_up:
                     # The first start: slots before it were nobody's work.
-                    session.add(JobRun(job=name, slot=key, outcome="first start", done_at=now))
+                    session.add(JobRun(job=name, slot=at, outcome=_FIRST_START, done_at=now))
+                    return []
+                if self._done_already(job, last, wall):
                     return []
                 previous = _parse_slot(last.slot, self.zone) if last else None
                 outcome = job.work(JobContext(session, now, slot, previous, key))
-                session.add(JobRun(job=name, slot=key, outcome=outcome[:40], done_at=now))
+                session.add(JobRun(job=name, slot=at, outcome=outcome[:40], done_at=now))
         except IntegrityError:
             log.info("job %s for %s was run by another process", name, key)
             return []
-        log.info("job %s ran for %s: %s", name, key, outcome, extra={"job": name, "slot": key})
+        log.info("job %s ran for %s: %s", name, at, outcome, extra={"job": name, "slot": at})
         return [name]
+
+    def _done_already(self, job: Job, last: JobRun | None, wall: dt.datetime) -> bool:
+        """Whether this slot's work was done under another slot, which happens when the schedule's
+        time was changed: a slot before the last one recorded (yesterday's 09:00, once 08:30 has run
+        today and `at` says 09:00 now), or, for a once-a-day job, another time on the same date.
+        The first start's record did no work, so its date is still open."""
+        if last is None:
+            return False
+        recorded, this = _parse_slot(last.slot, self.zone), _aware(wall, self.zone)
+        done = this < recorded or (
+            job.once_a_day and last.outcome != _FIRST_START and recorded.date() == this.date()
+        )
+        if done:
+            log.info("job %s for %s: done already, for %s", job.name, wall.strftime(_SLOT), last.slot)
+        return done
 
     def _latest_slot(self, entry: schedule.Job) -> dt.datetime:
         """The most recent scheduled wall time at or before now (naive, in the chamber's zone)."""
@@ -165,4 +191,4 @@ def _aware(naive: dt.datetime, zone: ZoneInfo) -> dt.datetime:
 
 
 def _parse_slot(text: str, zone: ZoneInfo) -> dt.datetime:
-    return _aware(dt.datetime.strptime(text, "%Y-%m-%dT%H:%M"), zone)
+    return _aware(dt.datetime.strptime(text, _SLOT), zone)

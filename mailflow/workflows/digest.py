@@ -3,8 +3,9 @@
 It lists what needs a decision: new registrations, submissions received, held messages,
 letters that could not be delivered (dead, ambiguous, bounced) and flagged addresses, and
 what falls due in the coming days; each item with its reference and the reply command that
-settles it. It is queued under the key `digest:<slot>`, so one slot is one digest whoever
-runs it. "New" means since the previous digest's slot (the day before, for the first one).
+settles it. It is queued under the key `digest:<local date>`, so one day is one digest whoever
+runs it, and whatever time `digest.at` says. "New" means since the previous digest's slot (the
+day before, for the first one).
 """
 
 from __future__ import annotations

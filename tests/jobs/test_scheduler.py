@@ -82,7 +82,7 @@ def test_the_digest_goes_out_at_its_local_time_once_a_day(tmp_path: Path) -> Non
     walk(app, app.scheduler, local(SHANGHAI, 2026, 11, 24, 8, 40))
     (first,) = digests(app)
     assert first.created_at == local(SHANGHAI, 2026, 11, 24, 8, 30)
-    assert first.recipients == ["mishuchu@chamber.example.org"] and first.dedupe_key == "digest:2026-11-24T08:30"
+    assert first.recipients == ["mishuchu@chamber.example.org"] and first.dedupe_key == "digest:2026-11-24"
     assert first.subject == "【每日摘要】2026年11月24日 待处理事项 1 项"
     assert (
         "| #1 | someone@example.net《咨询入会事宜》 发件人 someone@example.net 不是已登记的联络员 | #重新处理 1 |"
@@ -90,10 +90,32 @@ def test_the_digest_goes_out_at_its_local_time_once_a_day(tmp_path: Path) -> Non
     )
     walk(app, app.scheduler, local(SHANGHAI, 2026, 11, 26, 12, 0))
     assert [d.dedupe_key for d in digests(app)] == [
-        "digest:2026-11-24T08:30",
-        "digest:2026-11-25T08:30",
-        "digest:2026-11-26T08:30",
+        "digest:2026-11-24",
+        "digest:2026-11-25",
+        "digest:2026-11-26",
     ]
+    app.close()
+
+
+def test_moving_the_digest_later_in_the_day_sends_no_second_digest_that_day(tmp_path: Path) -> None:
+    """GIVEN today's digest sent at 08:30 WHEN digest.at is changed to 09:00 and the daemon starts
+    again THEN nothing more is sent that day (the same items would go again); the next day at
+    09:00, one digest."""
+    app = app_at(tmp_path, local(SHANGHAI, 2026, 11, 24, 7, 0))
+    app.scheduler.run_due()
+    walk(app, app.scheduler, local(SHANGHAI, 2026, 11, 24, 8, 31), step=timedelta(minutes=1))
+    assert len(digests(app)) == 1
+    assert isinstance(app.clock, FixedClock)
+    moved = make_app(tmp_path, clock=app.clock, digest={"at": "09:00"})  # the same database, a new config
+
+    walk(moved, moved.scheduler, local(SHANGHAI, 2026, 11, 24, 12, 0), step=timedelta(minutes=1))
+    assert [d.dedupe_key for d in digests(moved)] == ["digest:2026-11-24"]
+
+    walk(moved, moved.scheduler, local(SHANGHAI, 2026, 11, 25, 9, 0))
+    (_, next_day) = digests(moved)
+    assert next_day.dedupe_key == "digest:2026-11-25"
+    assert next_day.created_at == local(SHANGHAI, 2026, 11, 25, 9, 0)
+    moved.close()
     app.close()
 
 
@@ -105,7 +127,7 @@ def test_after_days_of_downtime_the_missed_digest_is_sent_once(tmp_path: Path) -
     assert isinstance(app.clock, FixedClock)
     app.clock.set(local(SHANGHAI, 2026, 11, 27, 15, 0))  # down for three days
     assert restart(app).run_due() == ["digest"]
-    assert [d.dedupe_key for d in digests(app)] == ["digest:2026-11-24T08:30", "digest:2026-11-27T08:30"]
+    assert [d.dedupe_key for d in digests(app)] == ["digest:2026-11-24", "digest:2026-11-27"]
     assert restart(app).run_due() == []  # and a second restart the same day sends nothing
     app.close()
 
@@ -146,10 +168,10 @@ def test_a_skipped_hour_still_gets_its_digest_once(tmp_path: Path) -> None:
     app.scheduler.run_due()
     walk(app, app.scheduler, local(NEW_YORK, 2027, 3, 16, 12, 0))
     days = [d.dedupe_key for d in digests(app)]
-    assert days == [f"digest:2027-03-{day}T02:30" for day in (13, 14, 15, 16)]
+    assert days == [f"digest:2027-03-{day}" for day in (13, 14, 15, 16)]
     sent = {d.dedupe_key: d.created_at for d in digests(app)}
-    assert sent["digest:2027-03-14T02:30"] == local(NEW_YORK, 2027, 3, 14, 3, 0)  # as soon as the clock allows
-    assert sent["digest:2027-03-15T02:30"] == local(NEW_YORK, 2027, 3, 15, 2, 30)
+    assert sent["digest:2027-03-14"] == local(NEW_YORK, 2027, 3, 14, 3, 0)  # as soon as the clock allows
+    assert sent["digest:2027-03-15"] == local(NEW_YORK, 2027, 3, 15, 2, 30)
     app.close()
 
 
@@ -159,7 +181,7 @@ def test_a_repeated_hour_sends_its_digest_once(tmp_path: Path) -> None:
     app.scheduler.run_due()
     walk(app, app.scheduler, local(NEW_YORK, 2027, 11, 9, 12, 0), step=timedelta(minutes=5))
     per_day = Counter(d.dedupe_key for d in digests(app))
-    assert per_day == {f"digest:2027-11-0{day}T01:30": 1 for day in (6, 7, 8, 9)}
+    assert per_day == {f"digest:2027-11-0{day}": 1 for day in (6, 7, 8, 9)}
     app.close()
 
 
