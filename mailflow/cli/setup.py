@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from mailflow import demo as demo_mail
-from mailflow.app import data_paths, make_source, make_transport
+from mailflow.app import MB, data_paths, make_source, make_transport
 from mailflow.classify import load_rules
 from mailflow.config import Settings, config_path
 from mailflow.daemon import Daemon
@@ -162,8 +162,28 @@ def _check_smtp(settings: Settings) -> bool:
     except DeliveryError as exc:
         out.print(f"[red]✗[/] outbound.smtp: {escape(str(exc))}", highlight=False)
         return False
-    out.print(f"[green]✓[/] outbound.smtp: {escape(done)}", highlight=False)
+    out.print(f"[green]✓[/] outbound.smtp: {escape(done.summary)}", highlight=False)
+    _warn_of_size(done.size_limit, settings)
     return True
+
+
+def _warn_of_size(size_limit: int | None, settings: Settings) -> None:
+    """A warning when the server takes smaller messages than the largest letter we may send.
+
+    That letter is taken as limits.max_message_mb: a circular goes out with attachments that
+    came in a message, which mailflow takes only up to that size, already encoded as it would
+    leave; the attachment policy's total counts decoded bytes and cannot be reached beyond it.
+    Debian's Postfix takes 10 MB (message_size_limit = 10240000), under the 30 MB shipped.
+    """
+    largest = int(settings.limits.max_message_mb * MB)
+    if size_limit is None or size_limit >= largest:
+        return
+    out.print(
+        f"[yellow]![/] outbound.smtp: the server takes messages up to {size_limit / MB:.1f} MB (SIZE {size_limit}), "
+        f"less than the largest letter mailflow may send (limits.max_message_mb: {settings.limits.max_message_mb:g} MB, "
+        "a circular with its attachments): such a letter would be refused",
+        highlight=False,
+    )
 
 
 # -- demo ------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ is moved on for the reply: a timer per letter instead of one per command, which 
 sender's CPU time.
 A connection that has carried no letter for `idle_quit` seconds is closed with QUIT when the
 dispatcher next looks in (`close_idle`), before the server times it out.
-`check_login` is what `mailflow check` asks of the server: a connection and a login, nothing sent.
+`check_login` is what `mailflow check` asks of the server: a connection and a login, nothing sent,
+and the largest message it takes (SIZE).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import re
 import ssl
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import aiosmtplib
 from aiosmtplib.protocol import SMTPProtocol
@@ -34,6 +36,15 @@ _PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+") 
 # each one as a timeout; the sender looks in at least every 30 s, so an idle connection ends
 # within 90 s. A constant, not a setting: reconnecting costs one greeting, nothing to tune.
 IDLE_QUIT = 60.0
+
+
+@dataclass(frozen=True)
+class ServerCheck:
+    """What `check_login` found: what was done, and the SIZE the server offers (RFC 1870), in bytes;
+    None when it names no limit."""
+
+    summary: str
+    size_limit: int | None
 
 
 class SmtpTransport:
@@ -111,17 +122,19 @@ class SmtpTransport:
         the commands up to the final dot (one `timeout`), and the reply to the dot."""
         return 4 * self.timeout + self.data_timeout
 
-    async def check_login(self) -> str:
-        """Connect, EHLO, TLS as configured, AUTH when a user is set, QUIT; says what was done.
+    async def check_login(self) -> ServerCheck:
+        """Connect, EHLO, TLS as configured, AUTH when a user is set, QUIT; says what was done, and
+        the largest message the server takes.
 
         A refusal or an unreachable server raises the DeliveryError a send would, with the reply.
         """
         try:
-            await self._connection(0)
+            smtp = await self._connection(0)
+            size_limit = _size_limit(smtp.esmtp_extensions.get("size", ""))
         finally:
             await self.aclose()
         login = f"logged in as {self.username}" if self.username else "connected, no login configured"
-        return f"{login} at {self.host}:{self.port} ({self.security})"
+        return ServerCheck(f"{login} at {self.host}:{self.port} ({self.security})", size_limit)
 
     async def aclose(self) -> None:
         for smtp in self._pool:
@@ -247,6 +260,15 @@ class SmtpTransport:
                 await smtp.rset()
             except (aiosmtplib.SMTPException, OSError):
                 smtp.close()
+
+
+def _size_limit(param: str) -> int | None:
+    """The SIZE extension's parameter as a byte count; no number, or 0, means no fixed limit (RFC 1870)."""
+    try:
+        limit = int(param.strip())
+    except ValueError:
+        return None
+    return limit or None
 
 
 async def _quit(smtp: aiosmtplib.SMTP) -> None:
