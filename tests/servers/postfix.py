@@ -141,9 +141,9 @@ class PostfixServer:
     def start(self) -> PostfixServer:
         self._dir = Path(tempfile.mkdtemp(prefix="mailflow-postfix-"))
         self._dir.chmod(0o755)
-        self._write_instance(self._dir)
-        self._postfix_run("start")
         try:
+            self._write_instance(self._dir)
+            self._postfix_run("start")
             self._wait_for_greeting()
         except BaseException:
             self.stop()
@@ -178,8 +178,13 @@ class PostfixServer:
     def delivered(self, address: str) -> list[bytes]:
         """Every message in the top folder of `address`'s Maildir (new/ and cur/), oldest first."""
         folder = self.maildir(address)
-        files = [p for sub in ("new", "cur") for p in (folder / sub).iterdir()]
-        return [p.read_bytes() for p in sorted(files, key=lambda p: (p.stat().st_mtime, p.name))]
+        found: list[tuple[float, str, bytes]] = []
+        for path in [p for sub in ("new", "cur") for p in (folder / sub).iterdir()]:
+            try:
+                found.append((path.stat().st_mtime, path.name, path.read_bytes()))
+            except FileNotFoundError:
+                continue  # moved meanwhile (a reader took it, or new/ to cur/)
+        return [raw for _, _, raw in sorted(found)]
 
     def wait_for(
         self, address: str, wanted: Callable[[bytes], bool] = lambda _raw: True, timeout: float = 20
