@@ -94,7 +94,13 @@ class Daemon:
         """
         report = RunReport()
         started = time.perf_counter()
-        self.sender.start()
+        try:
+            self.sender.start()  # a dead sender's replacement first recovers its letters: the store may be away
+        except Exception as exc:  # noqa: BLE001 - the store's failure is an outage, anything else a bug
+            report.store_fault = fault_of(exc)
+            if report.store_fault is None:
+                raise
+            return report
         runner: ThreadRunner | ProcessRunner
         if backlog and self.app.sources:
             runner = ProcessRunner(self._ingest_all, self._detach_sources)

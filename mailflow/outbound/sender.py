@@ -327,11 +327,22 @@ def _serve(
             outage.recovered()
             return done
 
+        def next_due() -> float | None:
+            """When the next retry falls due; None while the store is away or gives no answer."""
+            if outage.active:
+                return None
+            try:
+                return dispatcher.seconds_to_next()
+            except Exception as exc:
+                if fault_of(exc) is None:
+                    raise
+                return None  # the next send meets the outage and waits for it
+
         try:
             sent = 0
             while not stop():
                 sent += send()
-                due = dispatcher.seconds_to_next() if not outage.active else None
+                due = next_due()
                 commands = stop.wait(wake, look_again if due is None else min(due, look_again))
                 if commands == b"EOF":
                     break
