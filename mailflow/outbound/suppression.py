@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -72,6 +72,21 @@ def soft(conn: Connection, address: str, reason: str, now: datetime) -> None:
 def clear(conn: Connection, address: str) -> None:
     """Mail came from `address` (or it was corrected): it works, and is mailed again."""
     conn.execute(delete(_F).where(_F.c.email == key(address)))
+
+
+# Built once: asked at the start of every dispatcher run.
+_ANY_ACTIVE = (
+    select(_F.c.email)
+    .where(
+        _F.c.suppressed_at.is_not(None), or_(_F.c.suppressed_until.is_(None), _F.c.suppressed_until > bindparam("now"))
+    )
+    .limit(1)
+)
+
+
+def any_active(conn: Connection, now: datetime) -> bool:
+    """Whether any address is kept from mail now: when none is, letters need no look-up each."""
+    return conn.execute(_ANY_ACTIVE, {"now": now}).first() is not None
 
 
 def suppressed(conn: Connection, addresses: Iterable[str], now: datetime) -> dict[str, str]:
