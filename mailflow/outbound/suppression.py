@@ -69,6 +69,11 @@ def soft(conn: Connection, address: str, reason: str, now: datetime) -> None:
     conn.execute(update(_F).where(_F.c.email == email).values(**values))
 
 
+def flagged(conn: Connection) -> set[str]:
+    """Every address with a flag, suppressing or not (few: one per address that ever bounced)."""
+    return {email for (email,) in conn.execute(select(_F.c.email))}
+
+
 def clear(conn: Connection, address: str) -> None:
     """Mail came from `address` (or it was corrected): it works, and is mailed again."""
     conn.execute(delete(_F).where(_F.c.email == key(address)))

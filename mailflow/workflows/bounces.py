@@ -23,6 +23,7 @@ from mailflow.store import InboundState, Outbox, OutboxState
 if TYPE_CHECKING:
     from mailflow.steps import Context, Outcome
 
+_FLAGGED = "mailflow.flagged_addresses"  # session.info: the flagged addresses, read once per transaction
 # Held for a doubtful From: such mail says nothing of whether the address it names works.
 _DOUBTFUL_SENDER = frozenset({"forged_sender", "no_sender"})
 
@@ -31,9 +32,20 @@ def record(ctx: Context, outcome: Outcome) -> None:
     if ctx.mail is None:
         return
     if ctx.row.intent == "bounce":
+        ctx.session.info.pop(_FLAGGED, None)  # it may flag an address: read them again
         _bounced(ctx)
-    elif ctx.row.sender and _written_by_a_person(ctx, outcome):
+    elif ctx.row.sender and _written_by_a_person(ctx, outcome) and suppression.key(ctx.row.sender) in _flagged(ctx):
         suppression.clear(ctx.session.connection(), ctx.row.sender)
+
+
+def _flagged(ctx: Context) -> set[str]:
+    """Every flagged address, read once per transaction: mostly none, and a DELETE for each
+    message a person sends cost more than reading the few there are."""
+    flagged: set[str] | None = ctx.session.info.get(_FLAGGED)
+    if flagged is None:
+        flagged = suppression.flagged(ctx.session.connection())
+        ctx.session.info[_FLAGGED] = flagged
+    return flagged
 
 
 def _bounced(ctx: Context) -> None:
