@@ -110,7 +110,8 @@ def _not_sent(store: Store, now: datetime) -> list[str]:
     lines = [f"not sent: {', '.join(totals)} (each is in `mailflow outbox list`)"]
     for state, label in _WAITING:
         for reason, count in counts.get(state, Counter()).most_common(3):
-            lines.append(f"  {label}: {reason} ({count})")
+            said = reason if reason.startswith(f"{label}:") else f"{label}: {reason}"  # the cap's notice names itself
+            lines.append(f"  {said} ({count})")
     return lines
 
 
