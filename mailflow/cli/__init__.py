@@ -22,6 +22,8 @@ from mailflow import __version__
 from mailflow.app import App, build_app
 from mailflow.config import Settings, config_path, load_settings
 from mailflow.errors import ConfigError, MailflowError, StoreError
+from mailflow.outbound import check_templates
+from mailflow.outbound.samples import SAMPLES
 from mailflow.reasons import Reason
 from mailflow.store import Store
 
@@ -119,6 +121,17 @@ def _open_store(settings: Settings) -> Store:
     except StoreError as exc:
         err.print(f"[red]error:[/] {escape(settings.database_url_shown)}: {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from None
+
+
+def _refuse_template_errors(settings: Settings, locales: list[str], when: str = "") -> None:
+    """Render every kind of `locales` with sample data; exit 2 naming each template and line that fails."""
+    problems = check_templates(settings.templates_dir, locales, settings.chamber.letterhead(), SAMPLES)
+    if not problems:
+        return
+    err.print(f"[bold red]template errors[/] in {settings.templates_dir}{when}:")
+    for problem in problems:
+        err.print(f"  - {problem}", markup=False, highlight=False)
+    raise typer.Exit(2)
 
 
 def _reasons_text(reasons: list[dict[str, Any]], locale: str) -> str:

@@ -19,8 +19,6 @@ from mailflow.classify import Facts, classify, load_rules
 from mailflow.config import Settings
 from mailflow.daemon import Daemon
 from mailflow.errors import ConfigError, ParseError
-from mailflow.outbound import check_templates
-from mailflow.outbound.samples import SAMPLES
 from mailflow.parse import parse
 from mailflow.screen import auto_reply_reason, bounce_reason, machine_report_reason
 from mailflow.steps import Roster
@@ -29,6 +27,7 @@ from mailflow.store.db import make_engine
 from mailflow.validate import validate_attachments
 
 from mailflow.cli import (
+    _refuse_template_errors,
     ConfigOpt,
     _app,
     _config_failure,
@@ -139,13 +138,7 @@ def _refuse_broken_templates(settings: Settings) -> None:
     start on one; only the locale the letters are written in is checked (`check` checks all).
     """
     locale = settings.chamber.locale
-    problems = check_templates(settings.templates_dir, [locale], settings.chamber.letterhead(), SAMPLES)
-    if not problems:
-        return
-    err.print(f"[bold red]template errors[/] in {settings.templates_dir} ({locale}); not starting:")
-    for problem in problems:
-        err.print(f"  - {problem}", markup=False, highlight=False)
-    raise typer.Exit(2)
+    _refuse_template_errors(settings, [locale], f" ({locale}); not starting")
 
 
 @contextmanager

@@ -15,14 +15,13 @@ from mailflow.classify import load_rules
 from mailflow.config import Settings, config_path
 from mailflow.daemon import Daemon
 from mailflow.errors import ConfigError, DeliveryError, SourceError, StoreError
-from mailflow.outbound import check_templates
-from mailflow.outbound.samples import SAMPLES
 from mailflow.outbound.smtp import SmtpTransport
 from mailflow.store.db import make_engine, migrate, schema_status, write_probe
 from mailflow.store.faults import data_probe
 from mailflow.store.health import read_health
 
 from mailflow.cli import (
+    _refuse_template_errors,
     LOCALES,
     SKELETON,
     ConfigOpt,
@@ -82,12 +81,7 @@ def check(config: ConfigOpt = None) -> None:
     except ConfigError as exc:
         _config_failure(exc)
     out.print(f"[green]✓[/] rules: {len(ruleset.rules)} rules from {len(ruleset.files)} file(s)")
-    problems = check_templates(settings.templates_dir, LOCALES, settings.chamber.letterhead(), SAMPLES)
-    if problems:
-        err.print(f"[bold red]template errors[/] in {settings.templates_dir}:")
-        for problem in problems:
-            err.print(f"  - {problem}", markup=False, highlight=False)
-        raise typer.Exit(2)
+    _refuse_template_errors(settings, LOCALES)
     out.print(f"[green]✓[/] templates: every kind renders with sample data in {', '.join(LOCALES)}")
     failed = not _check_database(settings)
     for src in settings.sources:
