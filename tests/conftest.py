@@ -5,6 +5,8 @@
 - `pg_url`: a SQLAlchemy URL from `MAILFLOW_TEST_PG_URL` whose connections use a new schema of
   their own (`options=-csearch_path=...`), dropped after the test; skipped when unset.
 - `corpus_dir`: shared/corpus beside the checkout, or `MAILFLOW_CORPUS`.
+- `app`: a mailflow on the embedded default (Maildir, SQLite, file outbox) with one
+  unit and its liaison registered (builders.LIAISON).
 - `smtp_server`: (recorder, port) of a real aiosmtpd on 127.0.0.1 with scripted faults (servers/smtp.py).
 - `postfix`: start(**options) starts a private Postfix on 127.0.0.1 (servers/postfix.py), stopped
   after the test; skipped where Postfix is not installed or the tests do not run as root.
@@ -19,11 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from builders import add_liaison, make_app
 from servers.imap import ImapTestServer, default_kind
 from servers.postfix import PostfixServer, unavailable
 from servers.smtp import DropsAtData, Recorder, start_smtp_server
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+from mailflow.app import App
 
 
 @pytest.fixture(scope="session")
@@ -116,3 +121,11 @@ def postfix(tmp_path: Path) -> Iterator[Callable[..., PostfixServer]]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[App]:
+    application = make_app(tmp_path)
+    add_liaison(application)
+    yield application
+    application.close()

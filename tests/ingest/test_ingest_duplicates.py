@@ -8,12 +8,11 @@ subject (a server that re-wrote the headers of a copy).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from builders import add_liaison, deliver, make_app, make_mail
+from builders import deliver, make_mail
 from sqlmodel import select
 
 from mailflow.app import App
@@ -21,14 +20,6 @@ from mailflow.daemon import Daemon
 from mailflow.store import InboundMessage
 
 REUSED = "<0@localhost>"
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[App]:
-    application = make_app(tmp_path)
-    add_liaison(application)
-    yield application
-    application.close()
 
 
 def rows(app: App) -> list[InboundMessage]:

@@ -13,14 +13,6 @@ from mailflow.daemon import Daemon
 from mailflow.store import InboundMessage, StoredAttachment, Submission
 
 
-@pytest.fixture
-def app(tmp_path: Path) -> App:
-    application = make_app(tmp_path)
-    add_liaison(application)
-    yield application
-    application.close()
-
-
 def run_pass(app: App) -> None:
     report = Daemon(app).run_once()
     assert not report.errors

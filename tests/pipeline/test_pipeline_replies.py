@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import email
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.header import decode_header, make_header
 from pathlib import Path
@@ -19,14 +18,6 @@ from mailflow.store import InboundMessage, Outbox
 
 
 START = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[App]:
-    application = make_app(tmp_path)
-    add_liaison(application)
-    yield application
-    application.close()
 
 
 def outbox(app: App) -> list[Outbox]:

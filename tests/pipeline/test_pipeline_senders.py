@@ -99,7 +99,9 @@ def auth(value: str) -> bytes:
 
 
 def test_a_trusted_dmarc_failure_is_held_and_not_answered(app: App, tmp_path: Path) -> None:
-    header = auth(f"{MX}; spf=fail smtp.mailfrom=hongda-machinery.cn; dmarc=fail (p=none) header.from=hongda-machinery.cn")
+    header = auth(
+        f"{MX}; spf=fail smtp.mailfrom=hongda-machinery.cn; dmarc=fail (p=none) header.from=hongda-machinery.cn"
+    )
     row, letters = run(app, tmp_path, with_from(make_mail(), LIAISON.encode(), extra=(header,)))
     assert row.state == "held" and [r["code"] for r in row.reasons] == ["forged_sender"]
     assert "dmarc=fail" in row.reasons[0]["en"] and row.sender_role == "unknown"

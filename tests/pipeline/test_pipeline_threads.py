@@ -3,24 +3,14 @@ never a new record, and a thread is answered automatically at most once more."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from builders import LIAISON, add_liaison, deliver, make_app, make_mail
+from builders import LIAISON, deliver, make_mail
 from sqlmodel import select
 
 from mailflow.app import App
 from mailflow.daemon import Daemon
 from mailflow.store import InboundMessage, Outbox, Registration, Submission
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[App]:
-    application = make_app(tmp_path)
-    add_liaison(application)
-    yield application
-    application.close()
 
 
 def one_pass(app: App, tmp_path: Path, raw: bytes) -> InboundMessage:
@@ -92,7 +82,9 @@ def test_a_robot_without_rfc3834_headers_gets_one_more_letter_per_thread(app: Ap
 
 def test_a_meeting_reply_to_our_notice_stays_a_meeting_reply(app: App, tmp_path: Path) -> None:
     headers = {"In-Reply-To": "<notice.1@mailflow.chamber.example.org>"}
-    row = one_pass(app, tmp_path, make_mail(subject="回复：2026年度联络员会议通知", headers=headers, message_id="<m@h>"))
+    row = one_pass(
+        app, tmp_path, make_mail(subject="回复：2026年度联络员会议通知", headers=headers, message_id="<m@h>")
+    )
     assert (row.state, row.intent) == ("processed", "rsvp")
 
 
