@@ -19,6 +19,7 @@ from mailflow.parse.decode import decode_addresses, decode_base64, decode_header
 from mailflow.parse.limits import ParseLimits, deadline, precheck
 from mailflow.parse.model import Address, Attachment, ParsedMail
 from mailflow.parse.sender import strict_sender
+from mailflow.parse.tree import fast_tree
 from mailflow.reasons import Reason
 
 _CHARSET_PARAM = re.compile(rb'charset[ \t]*=[ \t]*"?([^\s";]+)', re.IGNORECASE)
@@ -69,7 +70,10 @@ class _Leaf:
 
 
 def _parse(raw: bytes, limits: ParseLimits) -> ParsedMail:
-    message = email.message_from_bytes(raw)  # compat32: several times faster than policy.default
+    # compat32 (several times faster than policy.default), built without the line-by-line feedparser
+    # where the structure allows it.
+    tree = fast_tree(raw)
+    message = tree if tree is not None else email.message_from_bytes(raw)
     leaves = _leaves(message, limits)
     hint = _charset_hint(leaves)
     single_part = len(leaves) == 1 and leaves[0].message is message
