@@ -211,7 +211,7 @@ class Archiver:
         fetched = self._fetch(source, folder, metas, skipped)
         by_uid = {m.uid: m for m in metas}
         # Bytes first, durable, then the rows: a row never points at a file that is not there.
-        digests = {uid: self.raw.put(f.raw) for uid, f in fetched.items()}
+        digests = dict(zip(fetched, self.raw.put_many([f.raw for f in fetched.values()]), strict=True))
         to_mark: list[str] = []
         ids = {uid: header_message_id(f.raw) for uid, f in fetched.items()}
         with self.store.session() as session:

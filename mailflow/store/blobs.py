@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from mailflow.errors import StoreError
+
+_T = TypeVar("_T")
 
 
 def sha256_hex(data: bytes) -> str:
@@ -27,28 +32,54 @@ class BlobStore:
 
     def put(self, data: bytes) -> str:
         """Store `data` (once) and return its sha256; durable on return when fsync is on."""
-        digest = sha256_hex(data)
-        target = self.path(digest)
-        if target.exists():
-            return digest
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        return self.put_many([data])[0]
+
+    def put_many(self, blobs: Sequence[bytes]) -> list[str]:
+        """Store each of `blobs` (once) and return their sha256s; all durable on return.
+
+        A batch costs far less than one `put` each: the files are written and synced side by side,
+        then their folders, so the file system commits waiting syncs together instead of one
+        journal commit per file.
+        """
+        digests = [sha256_hex(data) for data in blobs]
+        new = {digest: data for digest, data in zip(digests, blobs, strict=True) if not self.path(digest).exists()}
+        targets = [self.path(digest) for digest in new]
+        for folder in {target.parent for target in targets} - self._made:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._made.add(folder)
+        temporaries = [target.with_name(f".{target.name}.{os.getpid()}.tmp") for target in targets]
         try:
-            if target.parent not in self._made:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                self._made.add(target.parent)
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                if self.fsync:
-                    fh.flush()
-                    os.fsync(fh.fileno())
-            os.replace(tmp, target)
+            self._each(self._write, list(zip(temporaries, new.values(), strict=True)))
+            for tmp, target in zip(temporaries, targets, strict=True):
+                os.replace(tmp, target)
             if self.fsync:
-                self._sync_dir(target.parent)
+                self._each(_fsync, list({target.parent for target in targets}))
         except OSError as exc:
-            # A full disk leaves a partial file behind: take it away, or it fills what space comes back.
-            tmp.unlink(missing_ok=True)
-            raise StoreError(f"cannot write {target}: {exc}") from exc
-        return digest
+            # A full disk leaves partial files behind: take them away, or they fill what space comes back.
+            for tmp in temporaries:
+                tmp.unlink(missing_ok=True)
+            raise StoreError(f"cannot write to {self.root}: {exc}") from exc
+        return digests
+
+    def _write(self, item: tuple[Path, bytes]) -> None:
+        tmp, data = item
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            if self.fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+
+    @staticmethod
+    def _each(work: Callable[[_T], None], items: Sequence[_T]) -> None:
+        """work(item) for each item, several at once: the file system commits waiting syncs together."""
+        if len(items) <= 1:
+            for item in items:
+                work(item)
+            return
+        # A pool per batch, not one kept: this process may fork, and threads do not survive that.
+        with ThreadPoolExecutor(max_workers=min(16, len(items)), thread_name_prefix="blobs") as pool:
+            for _ in pool.map(work, items):
+                pass
 
     def sweep(self) -> int:
         """Remove what writers that died left half-written (`.<name>.<pid>.tmp` of a pid now gone)."""
@@ -66,14 +97,13 @@ class BlobStore:
         except OSError as exc:
             raise StoreError(f"archived blob {digest} is missing: {exc}") from exc
 
-    @staticmethod
-    def _sync_dir(folder: Path) -> None:
-        # The rename is only durable once the directory entry is on disk.
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)  # a folder opens read-only; fsync needs no write access
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def alive(pid: int) -> bool:

@@ -17,7 +17,9 @@ from sqlmodel import select
 
 from mailflow.app import App
 from mailflow.daemon import Daemon
+from mailflow.errors import StoreError
 from mailflow.store import InboundMessage
+from mailflow.store.blobs import BlobStore
 from mailflow.store.faults import data_probe
 
 
@@ -118,3 +120,13 @@ def test_postgresql_going_away_under_the_daemon_is_waited_out(tmp_path: Path, pg
     finally:
         app.close()
         proxy.stop()
+
+
+def test_a_batch_that_runs_out_of_space_halfway_leaves_nothing_of_itself(small_disk: Path) -> None:
+    blobs = BlobStore(small_disk / "raw", suffix=".eml")
+    fill(small_disk, leave=150_000)
+    batch = [os.urandom(40_000) for _ in range(8)]  # the first few fit, the rest do not
+    with pytest.raises(StoreError, match="No space left"):
+        blobs.put_many(batch)
+    assert leftovers(small_disk) == []
+    assert [p for p in (small_disk / "raw").rglob("*") if p.is_file()] == []  # no file of a batch that failed
