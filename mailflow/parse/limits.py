@@ -48,7 +48,9 @@ def precheck(raw: bytes, limits: ParseLimits) -> None:
     parts = lowered.count(_CONTENT_TYPE_LINE) + lowered.startswith(_CONTENT_TYPE_LINE[1:])
     if parts > limits.max_parts:
         raise ParseError(Reason("too_many_parts", {"parts": parts, "limit": limits.max_parts}))
-    depth = _depth(raw, lowered)
+    boundaries = _boundaries(raw, lowered)
+    # Nesting never goes deeper than the boundaries declared: most mail needs no delimiter scan.
+    depth = _depth(raw, boundaries) if len(boundaries) > limits.max_depth else 0
     if depth > limits.max_depth:
         raise ParseError(Reason("too_deep", {"depth": depth, "limit": limits.max_depth}))
 
@@ -56,7 +58,9 @@ def precheck(raw: bytes, limits: ParseLimits) -> None:
 def header_size(raw: bytes, limit: int) -> int:
     """Bytes before the first blank line; the search stops just past `limit`, so a result > limit means 'too big'."""
     window = limit + 4
-    ends = [end for end in (raw.find(b"\n\n", 0, window), raw.find(b"\n\r\n", 0, window)) if end >= 0]
+    lf = raw.find(b"\n\n", 0, window)
+    crlf = raw.find(b"\n\r\n", 0, lf if lf >= 0 else window)  # only an earlier one matters
+    ends = [end for end in (lf, crlf) if end >= 0]
     if ends:
         return min(ends) + 1
     return min(len(raw), window)
@@ -68,11 +72,10 @@ def multipart_depth(raw: bytes) -> int:
     Counting Content-Type lines would overstate a flat message with many parts; following which
     boundary opens inside which gives the nesting the parser will really build.
     """
-    return _depth(raw, raw.lower())
+    return _depth(raw, _boundaries(raw, raw.lower()))
 
 
-def _depth(raw: bytes, lowered: bytes) -> int:
-    boundaries = _boundaries(raw, lowered)
+def _depth(raw: bytes, boundaries: set[bytes]) -> int:
     if not boundaries:
         return 0
     open_boundaries: list[bytes] = []
