@@ -129,7 +129,9 @@ def background_sender(app: App) -> SenderProcess:
         # process's copies without a word to the server.
         for source, _ in app.sources:
             source.detach()
-        return make_dispatcher(settings, Store(make_engine(settings.database_url, busy_timeout=settings.database.busy_timeout)), clock)
+        return make_dispatcher(
+            settings, Store(make_engine(settings.database_url, busy_timeout=settings.database.busy_timeout)), clock
+        )
 
     return SenderProcess(make, app.dispatcher.recover)
 

@@ -136,9 +136,7 @@ class Scheduler:
         if last is None:
             return False
         recorded, this = _parse_slot(last.slot, self.zone), _aware(wall, self.zone)
-        done = this < recorded or (
-            job.once_a_day and last.outcome != _FIRST_START and recorded.date() == this.date()
-        )
+        done = this < recorded or (job.once_a_day and last.outcome != _FIRST_START and recorded.date() == this.date())
         if done:
             log.info("job %s for %s: done already, for %s", job.name, wall.strftime(_SLOT), last.slot)
         return done

@@ -33,7 +33,12 @@ class Home:
 
     def __init__(self, tmp: Path, postfix: PostfixServer) -> None:
         self.tmp, self.postfix = tmp, postfix
-        source = {"name": "secretariat", "kind": "maildir", "path": str(postfix.maildir(SECRETARIAT)), "start_from": "all"}
+        source = {
+            "name": "secretariat",
+            "kind": "maildir",
+            "path": str(postfix.maildir(SECRETARIAT)),
+            "start_from": "all",
+        }
         smtp = {"host": postfix.host, "port": postfix.port, "security": "none", "timeout": 5, "data_timeout": 10}
         outbound = {"transport": "smtp", "from_address": SECRETARIAT, "smtp": smtp}
         self.sections: dict[str, Any] = {"sources": [source], "outbound": outbound}

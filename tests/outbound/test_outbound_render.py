@@ -136,7 +136,10 @@ def test_a_senders_text_is_one_plain_line_in_both_parts_of_every_kind(locale: st
         hostile = {key: (PHISHING if isinstance(value, str) else value) for key, value in SAMPLES[kind].items()}
         out = renderer.render(kind, hostile, sent_on="2026-11-24")
         plain = renderer.render(kind, SAMPLES[kind], sent_on="2026-11-24")
-        assert not any(line.startswith(("- 户名", "- 账号", "| 项目", "| 会费", "紧急通知", "联系人", "电话：138")) for line in out.text.splitlines()), kind
+        assert not any(
+            line.startswith(("- 户名", "- 账号", "| 项目", "| 会费", "紧急通知", "联系人", "电话：138"))
+            for line in out.text.splitlines()
+        ), kind
         assert out.text.count("\n") == plain.text.count("\n"), kind  # no value added a line
         assert out.html.count("<li>") == plain.html.count("<li>"), kind
         assert out.html.count("<tr>") == plain.html.count("<tr>"), kind

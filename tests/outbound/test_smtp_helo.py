@@ -18,7 +18,12 @@ from mailflow.errors import ConfigError
 from mailflow.outbound.smtp import SmtpTransport
 from mailflow.outbound.transports import Letter
 
-LETTER = Letter(SECRETARIAT, (LIAISON,), b"Subject: hello\r\nMessage-ID: <helo@mailflow.test>\r\n\r\nhello\r\n", "helo@mailflow.test")
+LETTER = Letter(
+    SECRETARIAT,
+    (LIAISON,),
+    b"Subject: hello\r\nMessage-ID: <helo@mailflow.test>\r\n\r\nhello\r\n",
+    "helo@mailflow.test",
+)
 
 
 @pytest.fixture

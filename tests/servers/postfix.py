@@ -186,9 +186,7 @@ class PostfixServer:
                 continue  # moved meanwhile (a reader took it, or new/ to cur/)
         return [raw for _, _, raw in sorted(found)]
 
-    def wait_for(
-        self, address: str, wanted: Callable[[bytes], bool] = lambda _raw: True, timeout: float = 20
-    ) -> bytes:
+    def wait_for(self, address: str, wanted: Callable[[bytes], bool] = lambda _raw: True, timeout: float = 20) -> bytes:
         """The first message in `address`'s Maildir that is `wanted`, once Postfix has delivered it."""
         deadline = time.monotonic() + timeout
         while True:
@@ -196,7 +194,9 @@ class PostfixServer:
             if found:
                 return found[0]
             if time.monotonic() > deadline:
-                raise AssertionError(f"nothing for {address} within {timeout:g} s; Postfix log:\n{self.log_text[-3000:]}")
+                raise AssertionError(
+                    f"nothing for {address} within {timeout:g} s; Postfix log:\n{self.log_text[-3000:]}"
+                )
             time.sleep(0.05)
 
     @property
@@ -264,7 +264,9 @@ class PostfixServer:
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise TimeoutError(f"postfix did not greet on {self.host}:{self.port} within 10 s:\n{self.log_text[-2000:]}")
+                raise TimeoutError(
+                    f"postfix did not greet on {self.host}:{self.port} within 10 s:\n{self.log_text[-2000:]}"
+                )
             time.sleep(0.02)
 
 

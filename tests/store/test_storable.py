@@ -53,7 +53,11 @@ def test_unpaired_surrogates_are_stored_in_columns_and_json(app: App) -> None:
     with app.store.session() as session:
         session.add(
             InboundMessage(
-                source="t", folder="f", uid="1", sha256="0" * 64, subject="坏\udce5字节\ud800",
+                source="t",
+                folder="f",
+                uid="1",
+                sha256="0" * 64,
+                subject="坏\udce5字节\ud800",
                 reasons=[{"code": "x", "params": {"name": "\udcff.jpg"}}],
             )
         )
