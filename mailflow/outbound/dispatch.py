@@ -14,9 +14,12 @@ failure is retried with exponential backoff until max_attempts; a permanent one 
 once, with the reason kept, and so is a letter that cannot be built: one letter's fault never
 holds up the others. A recipient refused for good at RCPT TO is flagged, and a letter to a
 flagged address is dead with the reason (see `suppression`), in the transaction that takes it;
-one to several goes to those still mailed and says whom it left out. With `per_minute`, letters leave no faster than that (providers
-throttle), spaced evenly. `progress` is told of every step with the letters in hand, so that
-whoever runs the dispatcher can tell a slow server from a dispatcher that is stuck.
+one to several goes to those still mailed and says whom it left out. The parts the letters taken
+carry are read in that transaction too, in one query; their bytes come from the blob store `parts`
+as each letter is built, and a part missing or damaged there makes that letter dead, with the
+reason. With `per_minute`, letters leave no faster than that (providers throttle), spaced evenly.
+`progress` is told of every step with the letters in hand, so that whoever runs the dispatcher can
+tell a slow server from a dispatcher that is stuck.
 """
 
 from __future__ import annotations
@@ -36,8 +39,10 @@ from mailflow.errors import AmbiguousDelivery, DeliveryError, PermanentDelivery,
 from mailflow.outbound import suppression
 from mailflow.outbound.handover import HandoverJournal
 from mailflow.outbound.outbox import OUTBOX_TABLE, Sendable, build_message, verp_address, wire_address
+from mailflow.outbound.mime import OutgoingPart
+from mailflow.outbound.parts import PartReader, parts_of
 from mailflow.outbound.transports import Letter, Transport
-from mailflow.store import Outbox, OutboxState, Store
+from mailflow.store import BlobStore, Outbox, OutboxState, Store
 
 log = logging.getLogger("mailflow.send")
 Outcome = tuple[Any, DeliveryError | None, datetime]  # the row as claimed, failure or None, when
@@ -129,6 +134,7 @@ class Dispatcher:
         verp: bool = False,
         sleep: Callable[[float], None] | None = None,
         journal: HandoverJournal | None = None,
+        parts: BlobStore | None = None,
     ) -> None:
         self.store = store
         self.transport = transport
@@ -139,6 +145,7 @@ class Dispatcher:
         self.retry_base_seconds = retry_base_seconds
         self.limit = RateLimit(per_minute, clock, burst=transport.slots) if per_minute else None
         self.verp = verp
+        self.parts = PartReader(parts)
         self.sleep = sleep  # a test's clock-moving sleep; the event loop's otherwise
         self.journal = None if transport.idempotent else journal
         if self.journal is not None and hasattr(transport, "on_final_dot"):
@@ -157,6 +164,7 @@ class Dispatcher:
         self._unrecorded: list[Outcome] = []
         # Letters taken that go to only some of their recipients: (those it goes to, whom it left out and why).
         self._withheld: dict[int, tuple[tuple[str, ...], str]] = {}
+        self._carried: dict[int, tuple[OutgoingPart, ...]] = {}  # the parts of letters taken, until built
 
     @property
     def in_hand(self) -> int:
@@ -283,6 +291,7 @@ class Dispatcher:
             try:
                 sent = self._record(conn, done)
                 rows = self._withhold(conn, self._claim(conn, size)) if size else []
+                carried = parts_of(conn, [row.id for row in rows]) if rows else {}
             except BaseException:
                 transaction.rollback()
                 raise
@@ -292,6 +301,7 @@ class Dispatcher:
             except asyncio.CancelledError:
                 commit.result()  # the connection is not closed under a commit still running
                 raise
+        self._carried.update(carried)
         self._in_hand += len(rows) - len(done)
         self.progress(self._in_hand)
         return sent, rows
@@ -318,10 +328,11 @@ class Dispatcher:
 
     def _letter(self, row: Any) -> Letter:
         recipients = self._withheld[row.id][0] if row.id in self._withheld else row.recipients
+        parts = self.parts.wire(self._carried.pop(row.id, ()))
         return Letter(
             verp_address(self.sender, row) if self.verp else self.sender,
             tuple([wire_address(r) for r in recipients]),
-            build_message(row, sender=self.sender, sender_name=self.sender_name),
+            build_message(row, sender=self.sender, sender_name=self.sender_name, parts=parts),
             row.message_id,
         )
 

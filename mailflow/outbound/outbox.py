@@ -1,29 +1,35 @@
 """The outbox: every outgoing email is a row, queued in the caller's transaction under a dedupe key.
 
 Queueing twice under one key returns the row already there, so a workflow that runs again
-(a reprocess, a restart, a second daemon) never sends the same letter twice.
+(a reprocess, a restart, a second daemon) never sends the same letter twice. A letter's parts
+(files, inline images, an invitation) are stored first, once, with `attach`, and linked to its
+row in the same transaction (see outbound.parts); the letter is built when it goes (outbound.mime).
 """
 
 from __future__ import annotations
 
-import base64
-import functools
 import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import format_datetime
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import insert
 from sqlmodel import Session
 
+from mailflow.outbound.mime import OutgoingPart as OutgoingPart
+from mailflow.outbound.mime import Sendable as Sendable
+from mailflow.outbound.mime import build_message as build_message
+from mailflow.outbound.mime import wire_address as wire_address
+from mailflow.outbound.parts import PARTS_TABLE, part_values
+from mailflow.outbound.parts import attach as attach
 from mailflow.outbound.render import Rendered, one_line
-from mailflow.store import Outbox, OutboxState
+from mailflow.store import Outbox, OutboxPart, OutboxState
 from mailflow.store.db import find_one
 
 OUTBOX_TABLE = Outbox.metadata.tables["outbox"]
+_INSERT_RETURNING_ID = insert(OUTBOX_TABLE).returning(OUTBOX_TABLE.c.id, sort_by_parameter_order=True)
 
 
 def new_message_id(domain: str, now: datetime) -> str:
@@ -45,6 +51,7 @@ class Draft:
     reference: str | None = None  # the record it belongs to, e.g. BS-2026-0042
     not_before: datetime | None = None  # held back until then (the hourly cap); None: due now
     notice: str | None = None  # why it waits, shown with the letter until it goes
+    attachments: Sequence[OutgoingPart] = ()  # in order; made with `attach`, shared by every draft that carries them
 
 
 def queue(session: Session, draft: Draft, *, now: datetime, message_id_domain: str) -> Outbox:
@@ -54,6 +61,10 @@ def queue(session: Session, draft: Draft, *, now: datetime, message_id_domain: s
         return existing
     row = Outbox(**_values(draft, now, message_id_domain))
     session.add(row)
+    if draft.attachments:
+        session.flush()  # the row's id, for its parts; a letter without parts waits for the caller's flush
+        assert row.id is not None
+        session.add_all([OutboxPart(**values) for values in part_values(row.id, draft.attachments)])
     return row
 
 
@@ -61,10 +72,17 @@ def queue_once(session: Session, *drafts: Draft, now: datetime, message_id_domai
     """Add letters whose keys the caller knows to be new (each names something that happens once,
     now): no lookup, and the rows are inserted at once in one statement, without ORM objects (a
     third of the cost of `queue` for one letter, less still for many). The unique constraint still
-    refuses a second row."""
-    if drafts:
-        rows = [_values(draft, now, message_id_domain) for draft in drafts]
+    refuses a second row. When some carry parts, the rows' ids come back from the same statement
+    and the parts of all of them go in one more."""
+    if not drafts:
+        return
+    rows = [_values(draft, now, message_id_domain) for draft in drafts]
+    if not any(draft.attachments for draft in drafts):
         session.connection().execute(insert(OUTBOX_TABLE), rows)
+        return
+    ids = session.connection().execute(_INSERT_RETURNING_ID, rows).scalars().all()
+    links = [values for id_, draft in zip(ids, drafts, strict=True) for values in part_values(id_, draft.attachments)]
+    session.connection().execute(insert(PARTS_TABLE), links)
 
 
 def _values(draft: Draft, now: datetime, message_id_domain: str) -> dict[str, Any]:
@@ -92,21 +110,6 @@ def _values(draft: Draft, now: datetime, message_id_domain: str) -> dict[str, An
     }
 
 
-class Sendable(Protocol):
-    """What building a letter reads from its outbox row (an Outbox, or a row of a Core query)."""
-
-    id: int | None
-    recipients: list[str]
-    subject: str
-    text: str
-    html: str
-    message_id: str
-    in_reply_to: str | None
-    references: str | None
-    auto_submitted: str
-    created_at: datetime | None
-
-
 def verp_address(base: str, row: Sendable) -> str:
     """The envelope sender that names the letter (VERP): mishuchu+123.9f2c41d0@chamber.example.org.
 
@@ -131,101 +134,3 @@ def verp_matches(row: Sendable, token: str) -> bool:
 
 def _verp_token(message_id: str) -> str:
     return message_id.split("@", 1)[0].rsplit(".", 1)[-1][:8].lower()
-
-
-def wire_address(address: str) -> str:
-    """An address as it goes on the wire: an internationalised domain in its IDNA form when the local
-    part is ASCII (wangfang@xn--fsqu00a.xn--fiqs8s needs nothing of the server), otherwise as it is:
-    a local part beyond ASCII (张三@例子.中国) can only go as UTF-8, with SMTPUTF8 (RFC 6531)."""
-    local, at, domain = address.rpartition("@")
-    if not at or domain.isascii() or not local.isascii():
-        return address
-    try:
-        return f"{local}@{domain.encode('idna').decode('ascii')}"
-    except UnicodeError:  # not a name IDNA can write: the server judges it as it is
-        return address
-
-
-def build_message(row: Sendable, *, sender: str, sender_name: str) -> bytes:
-    """The bytes on the wire: multipart/alternative, UTF-8, our Message-ID, threading, Auto-Submitted.
-
-    The message has one fixed shape, so it is written directly: headers with RFC 2047 words
-    (email.header) where they hold more than ASCII, both parts in base64 with 76-character
-    lines, CRLF line ends. The email package's generator takes ten times as long for the
-    same bytes, which showed in every acknowledgement. An address beyond ASCII is written in
-    UTF-8 (RFC 6532; encoded words are not allowed in an address): such a letter goes only
-    with SMTPUTF8, which the transport asks for.
-    """
-    boundary = f"=_mailflow_{secrets.token_hex(12)}"
-    name = one_line(sender_name)
-    headers = [
-        ("From", _mailbox(name, sender)),
-        ("To", ", ".join([wire_address(r) for r in row.recipients])),
-        ("Subject", _encoded(row.subject)),
-        ("Date", format_datetime(row.created_at or datetime.now(UTC))),
-        ("Message-ID", f"<{row.message_id}>"),
-    ]
-    if row.in_reply_to:
-        headers.append(("In-Reply-To", f"<{one_line(row.in_reply_to)}>"))  # from the sender's mail: one line
-    if row.references:
-        headers.append(("References", "\r\n ".join(f"<{r}>" for r in row.references.split())))
-    # RFC 3834: say that a program wrote this, so that well-behaved systems do not answer it;
-    # the second header asks Exchange not to send its out-of-office replies either.
-    headers += [
-        ("Auto-Submitted", row.auto_submitted),
-        ("X-Auto-Response-Suppress", "All"),
-        ("MIME-Version", "1.0"),
-        ("Content-Type", f'multipart/alternative;\r\n boundary="{boundary}"'),
-    ]
-    lines = [f"{key}: {value}" for key, value in headers]
-    for subtype, body in (("plain", row.text), ("html", row.html)):
-        lines += [
-            "",
-            f"--{boundary}",
-            f'Content-Type: text/{subtype}; charset="utf-8"',
-            "Content-Transfer-Encoding: base64",
-            "",
-            _base64_lines(body.encode("utf-8")),
-        ]
-    lines += ["", f"--{boundary}--", ""]
-    return "\r\n".join(lines).encode("utf-8")
-
-
-_WORD_BYTES = 39  # 52 characters of base64, 64 with =?utf-8?b?…?=, 75 after "Subject: "
-
-
-@functools.lru_cache(maxsize=8)
-def _mailbox(name: str, address: str) -> str:
-    """The From header's value: the same for every letter of a sender, so made once."""
-    if not name:
-        return address
-    phrase = _encoded(name) if not name.isascii() else f'"{name}"'
-    separator = " " if len(phrase.rsplit("\n", 1)[-1]) + len(address) < 68 else "\r\n "
-    return f"{phrase}{separator}<{address}>"
-
-
-def _base64_lines(data: bytes) -> str:
-    """`data` in base64, 76 characters a line, CRLF between lines (RFC 2045 6.8)."""
-    text = base64.b64encode(data).decode("ascii")
-    return "\r\n".join([text[i : i + 76] for i in range(0, len(text), 76)])
-
-
-def _encoded(value: str) -> str:
-    """A header value as RFC 2047 "B" encoded words when it is not plain ASCII, one per folded line.
-
-    Each word holds whole characters (never half of one, which some clients show as garbage)
-    and at most 39 bytes, so that a line stays under 78 columns after the header's name. The
-    email package's Header does the same several times slower.
-    """
-    if value.isascii():
-        return value
-    data = value.encode("utf-8")
-    words: list[str] = []
-    start = 0
-    while start < len(data):
-        end = min(start + _WORD_BYTES, len(data))
-        while end < len(data) and data[end] & 0xC0 == 0x80:  # not inside a character's bytes
-            end -= 1
-        words.append(f"=?utf-8?b?{base64.b64encode(data[start:end]).decode('ascii')}?=")
-        start = end
-    return "\r\n ".join(words)

@@ -274,3 +274,18 @@ class JobRun(SQLModel, table=True):
     slot: str = Field(max_length=20)  # local wall time, 2026-11-24T08:30
     outcome: str = Field(default="", max_length=40)  # sent, empty, first start, …
     done_at: datetime | None = _ts()
+
+
+class OutboxPart(SQLModel, table=True):
+    """A part an outgoing letter carries (a file, an inline image, an invitation), in its order. The
+    bytes are a blob named by sha256 (outbound.parts): one file however many letters carry it."""
+
+    __tablename__ = "outbox_part"
+
+    outbox_id: int = Field(foreign_key="outbox.id", primary_key=True, ondelete="CASCADE")
+    position: int = Field(primary_key=True)  # 0, 1, …: the order of the parts in the letter
+    sha256: str = Field(max_length=64)
+    filename: str = ""  # as the recipient sees it, e.g. 关于召开2026年度联络员工作会议的通知.pdf
+    content_type: str = Field(default="application/octet-stream", max_length=255)  # with parameters
+    inline: bool = False
+    content_id: str | None = Field(default=None, max_length=300)  # without <>: the HTML's cid:
