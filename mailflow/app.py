@@ -14,7 +14,7 @@ from mailflow.ingest.archiver import Archiver, StartPolicy, start_of
 from mailflow.ingest.imap import ImapSource
 from mailflow.ingest.maildir import MaildirSource
 from mailflow.ingest.source import MailSource
-from mailflow.jobs import Scheduler, job_table
+from mailflow.jobs import Scheduler
 from mailflow.outbound.dispatch import Dispatcher
 from mailflow.outbound.handover import HANDOVER_JOURNAL, HandoverJournal
 from mailflow.outbound.render import Renderer
@@ -27,6 +27,9 @@ from mailflow.steps import PipelineSettings
 from mailflow.store import BlobStore, Store
 from mailflow.store.db import make_engine
 from mailflow.workflows import FINISHERS
+from mailflow.workflows.commands import CommandDesk
+from mailflow.workflows.digest import Digest
+from mailflow.workflows.registry import Registry, standard
 from mailflow.workflows.replies import Replies
 
 MB = 1024 * 1024
@@ -43,6 +46,7 @@ class App:
     clock: Clock
     dispatcher: Dispatcher
     scheduler: Scheduler
+    registry: Registry
 
     def close(self) -> None:
         for source, _ in self.sources:
@@ -56,20 +60,39 @@ def build_app(
 ) -> App:
     """Wire everything; `transport` replaces the configured one (tests use the memory transport)."""
     clock = clock or SystemClock()
-    rules = rules or load_rules(settings.rules_dir)
+    renderer = make_renderer(settings)
+    registry = make_registry(settings, renderer)
+    rules = rules or load_rules(settings.rules_dir, registry.intents)
     store = Store.open(settings.database_url, busy_timeout=settings.database.busy_timeout)
     data = settings.data_dir
     fsync = settings.daemon.fsync
     raw = BlobStore(data / "raw", suffix=".eml", fsync=fsync)
     # Attachments can always be cut again from the raw mail, which is what must be durable.
     attachments = BlobStore(data / "attachments", fsync=False)
-    renderer = make_renderer(settings)
     finishers = (*FINISHERS, make_replies(settings, renderer).answer)
-    pipeline = Pipeline(store, raw, attachments, rules, pipeline_settings(settings), clock, finishers=finishers)
+    pipeline = Pipeline(
+        store, raw, attachments, rules, pipeline_settings(settings), clock, registry=registry, finishers=finishers
+    )
     sources = [(make_source(s, settings), make_archiver(s, settings, store, raw, clock)) for s in settings.sources]
     dispatcher = make_dispatcher(settings, store, clock, transport)
-    scheduler = Scheduler(job_table(settings, renderer), store, clock, settings.chamber.zone)
-    return App(settings, store, rules, raw, pipeline, sources, clock, dispatcher, scheduler)
+    scheduler = Scheduler(list(registry.jobs), store, clock, settings.chamber.zone)
+    return App(settings, store, rules, raw, pipeline, sources, clock, dispatcher, scheduler, registry)
+
+
+def make_registry(settings: Settings, renderer: Renderer) -> Registry:
+    """Every workflow, with its own policy from the settings; refuses two owners of one name."""
+    chamber = settings.chamber
+    digest = Digest(
+        renderer,
+        settings.digest,
+        secretariat=chamber.secretariat,
+        zone=chamber.zone,
+        message_id_domain=chamber.message_id_domain,
+    )
+    desk = CommandDesk(settings.security.commands, chamber.locale)
+    registry = Registry.build(standard(digest.workflow(), desk=desk))
+    digest.registry = desk.registry = registry  # both list what every workflow declares
+    return registry
 
 
 def make_renderer(settings: Settings) -> Renderer:
@@ -117,7 +140,13 @@ def make_dispatcher(settings: Settings, store: Store, clock: Clock, transport: T
         per_minute=out.per_minute,
         verp=out.verp,
         journal=HandoverJournal(settings.data_dir / HANDOVER_JOURNAL),
+        parts=outgoing_parts(settings),
     )
+
+
+def outgoing_parts(settings: Settings) -> BlobStore:
+    """The files outgoing letters carry, once each; synced before the letter that names them commits."""
+    return BlobStore(settings.data_dir / "outgoing", fsync=settings.daemon.fsync)
 
 
 def background_sender(app: App) -> SenderProcess:
@@ -195,4 +224,4 @@ def make_archiver(
 
 def data_paths(settings: Settings) -> list[Path]:
     """Folders `mailflow init` creates (Maildirs are made by their source)."""
-    return [settings.data_dir / "raw", settings.data_dir / "attachments"]
+    return [settings.data_dir / "raw", settings.data_dir / "attachments", settings.data_dir / "outgoing"]

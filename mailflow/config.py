@@ -277,6 +277,10 @@ class SecuritySettings(_Frozen):
     # Authentication-Results header, e.g. mx.chamber.example.org). Only the topmost header
     # from one of them is read: a sender can write any header below it.
     trusted_authserv_ids: tuple[str, ...] = ()
+    # What proves that a command mail comes from the secretariat: our server's DKIM/DMARC pass
+    # for its domain (authenticated), a reply to a letter we sent to that same address (reply),
+    # or either. Anything else is held unexecuted and unanswered.
+    commands: Literal["authenticated", "reply", "either"] = "either"
 
     @field_validator("trusted_authserv_ids")
     @classmethod

@@ -26,6 +26,7 @@ from mailflow.steps import PREPARE, STEPS, WRITE, Context, Outcome, PipelineSett
 from mailflow.store import BlobStore, InboundMessage, InboundState, Store, StoredAttachment
 from mailflow.store.faults import StoreUnavailable, fault_of
 from mailflow.workflows import FINISHERS, Finisher
+from mailflow.workflows.registry import Registry
 
 log = logging.getLogger("mailflow.pipeline")
 
@@ -42,9 +43,11 @@ class Pipeline:
         settings: PipelineSettings,
         clock: Clock,
         *,
+        registry: Registry,
         finishers: Sequence[Finisher] = FINISHERS,
         batch_size: int = 100,
     ) -> None:
+        self.registry = registry
         self.finishers = tuple(finishers)
         self.store = store
         self.raw = raw
@@ -223,7 +226,8 @@ class Pipeline:
 
     def _context(self, row: InboundMessage, session: Session, roster: Roster) -> Context:
         raw = self.raw.get(row.sha256)
-        return Context(row, raw, session, self.clock.now(), self.settings, self.rules, self.attachments, roster)
+        now = self.clock.now()
+        return Context(row, raw, session, now, self.settings, self.rules, self.attachments, roster, self.registry)
 
     def _conclude(self, ctx: Context, outcome: Outcome | None) -> None:
         """Record the outcome on the message, then what follows from it (in the same transaction)."""

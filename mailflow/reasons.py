@@ -65,6 +65,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "对本会来信（{letter}）的回复，已转秘书处阅处",
         "a reply to our letter ({letter}); passed to the secretariat",
     ),
+    "unauthenticated_command": (
+        "秘书处指令未能证实来自 {email}（既无本方服务器的 DKIM/DMARC 通过记录，也不是对发往该邮箱的本方邮件的回复），未执行，也未回复",
+        "a command from {email} that could not be proved (no DKIM/DMARC pass from our server, and not a reply"
+        " to a letter we sent to that address); not executed and not answered",
+    ),
     "unknown_intent": (
         "无法识别邮件用途，已转秘书处人工处理",
         "the purpose of the message was not recognised; held for the secretariat",

@@ -31,13 +31,11 @@ from mailflow.store import (
     Unit,
 )
 from mailflow.validate import AttachmentCheck, validate_attachments
-from mailflow.workflows import HANDLERS, OPEN_TO_UNKNOWN_SENDERS
+from mailflow.workflows.contract import Handled, Incoming
+from mailflow.workflows.registry import Registry
+from mailflow.workflows.tx import Tx
 
-
-@dataclass(frozen=True)
-class Outcome:
-    state: str
-    reasons: tuple[Reason, ...] = ()
+Outcome = Handled  # what a step that ends the run returns: a state and its reasons
 
 
 @dataclass(frozen=True)
@@ -91,6 +89,7 @@ class Context:
     rules: RuleSet
     attachments: BlobStore
     roster: Roster
+    registry: Registry
     mail: ParsedMail | None = None
     sender_role: str = "unknown"
     member: Member | None = None  # the unit (and liaison) the sender speaks for
@@ -187,10 +186,6 @@ def identify_step(ctx: Context) -> Outcome | None:
     return None
 
 
-# Intents that would open a new record; a reply to our letter must not.
-NEW_RECORD_INTENTS = frozenset({"registration", "liaison_change", "submission", "unknown"})
-
-
 @_step("classify")
 def classify_step(ctx: Context) -> Outcome | None:
     domain = "@" + ctx.settings.message_id_domain.lower()
@@ -202,12 +197,12 @@ def classify_step(ctx: Context) -> Outcome | None:
     # An answer to one of our letters is read by the secretariat in that letter's thread; never a
     # new record (a meeting reply, a dues receipt or a command is still what the rules say).
     letter = replied_letter(ctx.parsed, facts.is_ours)
-    if letter and ctx.sender_role != "secretariat" and result.intent in NEW_RECORD_INTENTS:
+    if letter and ctx.sender_role != "secretariat" and result.intent in ctx.registry.new_record:
         ctx.row.intent = "reply"
         return Outcome(InboundState.HELD, (Reason("reply_to_letter", {"letter": letter}),))
     # A stranger is held as a stranger whatever the mail says: that is what the secretariat
     # must decide, and what the sender is told (how to register).
-    if ctx.sender_role == "unknown" and result.intent not in OPEN_TO_UNKNOWN_SENDERS:
+    if ctx.sender_role == "unknown" and result.intent not in ctx.registry.open_to_unknown:
         return Outcome(InboundState.HELD, (Reason("unknown_sender", {"email": ctx.row.sender or ""}),))
     if result.intent == "unknown":
         return Outcome(InboundState.HELD, (Reason("unknown_intent"),))
@@ -246,9 +241,32 @@ def validate_step(ctx: Context) -> Outcome | None:
 @_step("act")
 def act_step(ctx: Context) -> Outcome | None:
     intent = ctx.row.intent or "unknown"
-    handler = HANDLERS[intent]
-    handler(ctx)
-    return Outcome(InboundState.PROCESSED)
+    handler = ctx.registry.handlers.get(intent)
+    if handler is None:  # rules are checked against the registry at start; a stale rule set is held
+        return Outcome(InboundState.HELD, (Reason("unknown_intent"),))
+    tx = Tx(ctx.session, now=ctx.now, zone=ctx.settings.zone, message_id_domain=ctx.settings.message_id_domain)
+    return handler(incoming(ctx), tx)
+
+
+def incoming(ctx: Context) -> Incoming:
+    """What the handlers see of the message: plain values."""
+    mail, member = ctx.parsed, ctx.member
+    display = mail.from_.name if mail.from_ and mail.from_.name else ""
+    return Incoming(
+        inbound_id=ctx.row.id or 0,
+        intent=ctx.row.intent or "unknown",
+        category=ctx.row.category,
+        sender=(ctx.row.sender or "").lower(),
+        role=ctx.sender_role,
+        name=(member.liaison_name if member and member.liaison_name else "") or display or (ctx.row.sender or ""),
+        unit_id=member.unit_id if member else None,
+        unit_name=member.unit_name if member else "",
+        liaison_id=member.liaison_id if member else None,
+        mail=mail,
+        checks=ctx.checks,
+        authenticated=ctx.auth.authenticated,
+        received_at=ctx.row.received_at or ctx.now,
+    )
 
 
 STEPS: tuple[Step, ...] = (parse_step, screen_step, identify_step, classify_step, validate_step, act_step)

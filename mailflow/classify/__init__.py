@@ -2,10 +2,9 @@
 
 from mailflow.classify.conditions import Facts
 from mailflow.classify.engine import Classification, RuleResult, classify, evaluate
-from mailflow.classify.rules import INTENTS, Rule, RuleSet, load_rules
+from mailflow.classify.rules import Rule, RuleSet, load_rules
 
 __all__ = [
-    "INTENTS",
     "Classification",
     "Facts",
     "Rule",

@@ -7,6 +7,7 @@ Rules run in `order` (then file name, then position in the file); see the README
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +17,6 @@ from mailflow.classify.conditions import Condition, build
 from mailflow.errors import ConfigError
 from mailflow.validate import AttachmentPolicy
 
-INTENTS = (
-    "registration",
-    "liaison_change",
-    "submission",
-    "rsvp",
-    "dues_receipt",
-    "request_response",
-    "command",
-    "auto_reply",
-    "bounce",
-    "unknown",
-)
 RULE_KEYS = {"name", "description", "order", "enabled", "intent", "category", "stop", "when"}
 POLICY_KEYS = {
     "min_photo": "min_photo_width/min_photo_height",
@@ -57,8 +46,11 @@ class RuleSet:
     files: tuple[Path, ...] = ()
 
 
-def load_rules(folder: Path) -> RuleSet:
-    """Load and check every rules file; raise ConfigError listing all problems at once."""
+def load_rules(folder: Path, intents: Collection[str] | None = None) -> RuleSet:
+    """Load and check every rules file; raise ConfigError listing all problems at once.
+
+    `intents` are those the workflows handle (the registry's); a rule naming another is an error.
+    """
     if not folder.is_dir():
         raise ConfigError(str(folder), ["rules folder not found"])
     files = tuple(sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")))
@@ -83,7 +75,7 @@ def load_rules(folder: Path) -> RuleSet:
             problems.append(f"{path.name}: rules: must be a list")
             continue
         for index, item in enumerate(items):
-            rule = _rule(f"{path.name}: rules[{index}]", item, f"{path.name}#{index + 1}", problems)
+            rule = _rule(f"{path.name}: rules[{index}]", item, f"{path.name}#{index + 1}", problems, intents)
             if rule is not None:
                 rules.append((rule.order, path.name, index, rule))
     names = [r.name for *_, r in rules]
@@ -112,7 +104,7 @@ def _read(path: Path, problems: list[str]) -> dict[str, Any] | None:
     return data
 
 
-def _rule(where: str, item: Any, source: str, problems: list[str]) -> Rule | None:
+def _rule(where: str, item: Any, source: str, problems: list[str], intents: Collection[str] | None) -> Rule | None:
     if not isinstance(item, dict):
         problems.append(f"{where}: must be a mapping")
         return None
@@ -125,8 +117,11 @@ def _rule(where: str, item: Any, source: str, problems: list[str]) -> Rule | Non
     else:
         where = f"{where} ({name})"
     intent = item.get("intent")
-    if intent is not None and intent not in INTENTS:
-        problems.append(f"{where}.intent: {intent!r} is not one of {', '.join(INTENTS)}")
+    if intent is not None and not isinstance(intent, str):
+        problems.append(f"{where}.intent: must be a name")
+    elif intent is not None and intents is not None and intent not in intents:
+        known = ", ".join(sorted(intents))
+        problems.append(f"{where}.intent: {intent!r} is handled by no workflow (known: {known})")
     category = item.get("category")
     if intent is None and category is None:
         problems.append(f"{where}: set an intent, a category, or both")

@@ -19,11 +19,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from mailflow import __version__
-from mailflow.app import App, build_app
+from mailflow.app import App, build_app, make_registry, make_renderer
 from mailflow.config import Settings, config_path, load_settings
 from mailflow.errors import ConfigError, MailflowError, StoreError
 from mailflow.outbound import check_templates
-from mailflow.outbound.samples import SAMPLES
 from mailflow.reasons import Reason
 from mailflow.store import Store
 
@@ -39,6 +38,8 @@ rules_app = typer.Typer(no_args_is_help=True, help="Classification rules.")
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(rules_app, name="rules")
+audit_app = typer.Typer(no_args_is_help=True, help="Commands run, from mail or `mailflow do`.")
+app.add_typer(audit_app, name="audit")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -125,7 +126,8 @@ def _open_store(settings: Settings) -> Store:
 
 def _refuse_template_errors(settings: Settings, locales: list[str], when: str = "") -> None:
     """Render every kind of `locales` with sample data; exit 2 naming each template and line that fails."""
-    problems = check_templates(settings.templates_dir, locales, settings.chamber.letterhead(), SAMPLES)
+    samples = make_registry(settings, make_renderer(settings)).samples
+    problems = check_templates(settings.templates_dir, locales, settings.chamber.letterhead(), samples)
     if not problems:
         return
     err.print(f"[bold red]template errors[/] in {settings.templates_dir}{when}:")
@@ -144,4 +146,4 @@ def _reasons_text(reasons: list[dict[str, Any]], locale: str) -> str:
     return ";".join(texts) if locale.startswith("zh") else "; ".join(texts)
 
 
-from mailflow.cli import setup, running, listing, status  # noqa: E402, F401 - the commands register with `app`, in this order
+from mailflow.cli import setup, running, listing, status, commanding  # noqa: E402, F401 - the commands register with `app`, in this order

@@ -14,7 +14,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlmodel import col, select
 
-from mailflow.app import background_sender, pipeline_settings
+from mailflow.app import background_sender, make_registry, make_renderer, pipeline_settings
 from mailflow.classify import Facts, classify, load_rules
 from mailflow.config import Settings
 from mailflow.daemon import Daemon
@@ -209,7 +209,7 @@ def rules_test(
     """Show which rule matches a message and why each other rule did not."""
     settings = _settings(config, check_secrets=False)
     try:
-        ruleset = load_rules(settings.rules_dir)
+        ruleset = load_rules(settings.rules_dir, make_registry(settings, make_renderer(settings)).intents)
     except ConfigError as exc:
         _config_failure(exc)
     psettings = pipeline_settings(settings)

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from mailflow import demo as demo_mail
-from mailflow.app import MB, data_paths, make_source, make_transport
+from mailflow.app import MB, data_paths, make_registry, make_renderer, make_source, make_transport
 from mailflow.classify import load_rules
 from mailflow.config import Settings, config_path
 from mailflow.daemon import Daemon
@@ -77,7 +77,7 @@ def check(config: ConfigOpt = None) -> None:
     settings = _settings(config)
     out.print(f"[green]✓[/] config {config_path(config)}")
     try:
-        ruleset = load_rules(settings.rules_dir)
+        ruleset = load_rules(settings.rules_dir, make_registry(settings, make_renderer(settings)).intents)
     except ConfigError as exc:
         _config_failure(exc)
     out.print(f"[green]✓[/] rules: {len(ruleset.rules)} rules from {len(ruleset.files)} file(s)")

@@ -19,6 +19,8 @@ then the same in every letter of a kind, so each distinct block is drawn once an
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import re
 import traceback
 from dataclasses import dataclass, field
@@ -211,7 +213,7 @@ def _block(chunk: str) -> Block | None:
 
 
 def check_templates(
-    folder: Path, locales: list[str], chamber: dict[str, Any], samples: dict[str, dict[str, Any]]
+    folder: Path, locales: list[str], chamber: dict[str, Any], samples: Mapping[str, Mapping[str, Any]]
 ) -> list[TemplateProblem]:
     """Render every kind of every locale with sample data; one problem per template that fails."""
     problems: list[TemplateProblem] = []
@@ -229,7 +231,7 @@ def check_templates(
                 problems.append(TemplateProblem(str(base / f"{kind}.j2"), None, "no sample data: unknown kind"))
                 continue
             try:
-                renderer.render(kind, samples[kind], sent_on=SAMPLE_DATE)
+                renderer.render(kind, dict(samples[kind]), sent_on=SAMPLE_DATE)
             except TemplateSyntaxError as exc:
                 problems.append(
                     TemplateProblem(str(base / (exc.name or f"{kind}.j2")), exc.lineno, exc.message or str(exc))

@@ -4,6 +4,7 @@ from mailflow.store.blobs import BlobStore, sha256_hex
 from mailflow.store.db import Store, make_engine, migrate
 from mailflow.store.models import (
     AddressFlag,
+    AuditEntry,
     Counter,
     FolderState,
     InboundMessage,
@@ -22,6 +23,7 @@ from mailflow.store.models import (
 
 __all__ = [
     "AddressFlag",
+    "AuditEntry",
     "BlobStore",
     "Counter",
     "FolderState",

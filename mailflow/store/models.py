@@ -289,3 +289,22 @@ class OutboxPart(SQLModel, table=True):
     content_type: str = Field(default="application/octet-stream", max_length=255)  # with parameters
     inline: bool = False
     content_id: str | None = Field(default=None, max_length=300)  # without <>: the HTML's cid:
+
+
+class AuditEntry(SQLModel, table=True):
+    """One command, from mail or `mailflow do`: who, when, from which message, what, on which
+    record, and what came of it. Written in the transaction that carries the command out."""
+
+    __tablename__ = "audit_entry"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime | None = _ts()
+    actor: str = Field(max_length=320, index=True)  # the sender's address, or cli:<user>
+    role: str = Field(max_length=20)
+    via: str = Field(max_length=10)  # mail | cli
+    inbound_id: int | None = Field(default=None, foreign_key="inbound_message.id", index=True)
+    command: str = Field(max_length=40)  # the command's key (resend), or the verb as written when unknown
+    line: str = Field(max_length=1000)  # the command line as written
+    record: str | None = Field(default=None, max_length=100, index=True)  # BS-2026-0042, #12, an address
+    ok: bool = False
+    result: str = ""  # what the report said, in the chamber's locale

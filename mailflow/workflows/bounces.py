@@ -21,14 +21,15 @@ from mailflow.screen.bounces import read_bounce
 from mailflow.store import InboundState, Outbox, OutboxState
 
 if TYPE_CHECKING:
-    from mailflow.steps import Context, Outcome
+    from mailflow.steps import Context
+    from mailflow.workflows.contract import Handled
 
 _FLAGGED = "mailflow.flagged_addresses"  # session.info: the flagged addresses, read once per transaction
 # Held for a doubtful From: such mail says nothing of whether the address it names works.
 _DOUBTFUL_SENDER = frozenset({"forged_sender", "no_sender"})
 
 
-def record(ctx: Context, outcome: Outcome) -> None:
+def record(ctx: Context, outcome: Handled) -> None:
     if ctx.mail is None:
         return
     if ctx.row.intent == "bounce":
@@ -71,7 +72,7 @@ def _bounced(ctx: Context) -> None:
             suppression.hard(conn, address, bounce.describe(), ctx.now)
 
 
-def _written_by_a_person(ctx: Context, outcome: Outcome) -> bool:
+def _written_by_a_person(ctx: Context, outcome: Handled) -> bool:
     """Not a robot's (ignored: auto-replies, reports, duplicates), and from a From we believe."""
     if outcome.state == InboundState.IGNORED or ctx.parsed.sender_problem:
         return False

@@ -25,32 +25,16 @@ from mailflow.outbound.render import Renderer, local_date, local_time
 from mailflow.reasons import in_locale
 from mailflow.store import InboundMessage, InboundState, Outbox
 from mailflow.store.db import find_one
-from mailflow.workflows.references import next_reference
+from mailflow.workflows.contract import Handled, Words, Workflow
 
 if TYPE_CHECKING:
-    from mailflow.steps import Context, Outcome
+    from mailflow.steps import Context
 
 log = logging.getLogger("mailflow.send")
 
 AUTO_REPLIED = "auto-replied"  # RFC 3834's value for an answer a program wrote
-ACK_PREFIX = "SJ"  # 收件: the number of an acknowledged message that has no record of its own
 _COUNTS = "mailflow.reply_counts"  # session.info key: when each address's replies of the last hour go
 _HOUR = timedelta(hours=1)
-
-# The chamber's names for categories (regulation Ch. 4) and for intents without a record.
-CATEGORY_LABELS = {
-    "news": ("工作动态", "work news"),
-    "technology": ("先进技术", "advanced technology"),
-    "demand": ("行业难点与企业诉求", "industry difficulties and demands"),
-    "suggestion": ("意见和建议", "opinions and suggestions"),
-    "unit_info": ("单位基本信息变更", "change of the unit's basic information"),
-    "event": ("重要会议、活动信息", "important meeting or event"),
-}
-INTENT_LABELS = {
-    "rsvp": ("会议回执", "meeting reply"),
-    "dues_receipt": ("会费缴纳凭证", "dues receipt"),
-    "request_response": ("报送任务反馈", "answer to a request"),
-}
 
 
 @dataclass(frozen=True)
@@ -71,7 +55,7 @@ class Replies:
         self.message_id_domain = message_id_domain
         self.max_per_hour = max_per_hour
 
-    def answer(self, ctx: Context, outcome: Outcome) -> None:
+    def answer(self, ctx: Context, outcome: Handled) -> None:
         row = ctx.row
         if ctx.mail is None or not row.sender or row.id is None:
             return
@@ -82,7 +66,8 @@ class Replies:
         if not once and find_one(ctx.session, Outbox, "dedupe_key", answer.key) is not None:
             return  # answered already (a reprocess, or this month's note); nothing is rendered or counted again
         planned = self._counts(ctx.session, ctx.now).setdefault(row.sender.lower(), [])
-        goes = self._when_the_hour_frees(planned, ctx.now)
+        # The cap stops loops with robots; the secretariat's command reports are not held back.
+        goes = ctx.now if ctx.sender_role == "secretariat" else self._when_the_hour_frees(planned, ctx.now)
         planned.append(goes)
         notice = self._held_back(row.sender, goes, ctx.now)
         (queue_once if once else queue)(
@@ -121,8 +106,8 @@ class Replies:
         log.info("reply to %s held back until %s by the hourly cap", address, at)
         return f"held back: {self.max_per_hour} automatic replies to this address in the last hour; goes at {at}"
 
-    def _choose(self, ctx: Context, outcome: Outcome) -> Answer | None:
-        row, mail = ctx.row, ctx.parsed
+    def _choose(self, ctx: Context, outcome: Handled) -> Answer | None:
+        row = ctx.row
         base = {"original_subject": row.subject or "", "received_at": self._time(row.received_at or ctx.now)}
         if outcome.state == InboundState.REJECTED:
             reasons = [{"text": r.text(self.locale), "fix": r.fix(self.locale)} for r in outcome.reasons]
@@ -134,43 +119,27 @@ class Replies:
         replied = next((r.params["letter"] for r in outcome.reasons if r.code == "reply_to_letter"), None)
         if outcome.state == InboundState.HELD and replied:
             return self._thread_answer(ctx, str(replied), base)
-        if outcome.state != InboundState.PROCESSED:
-            return None
+        if outcome.state != InboundState.PROCESSED or outcome.reply is None:
+            return None  # commands answer for themselves; screened mail gets no answer
         attachments = [{"name": c.safe_name, "width": c.width, "height": c.height} for c in ctx.checks if not c.inline]
-        unit_name = ctx.member.unit_name if ctx.member else ""
-        reference = ctx.notes.get("reference")
-        values: dict[str, Any]
-        if row.intent == "submission" and reference:
-            values = {
-                **base,
-                "liaison_name": self._name(ctx),
-                "unit_name": unit_name,
-                "reference": reference,
-                "title": mail.subject,
-                "category_label": self._label(CATEGORY_LABELS, row.category or "news"),
-                "attachments": attachments,
-            }
-            return Answer("ack_submission", _message_key(row.id), values)
-        if row.intent in ("registration", "liaison_change") and reference:
-            names = "、".join(str(a["name"]) for a in attachments)
-            values = {
-                "name": self._name(ctx),
-                "email": row.sender,
-                "reference": reference,
-                "certificate": names or in_locale(("未附", "none attached"), self.locale),
-            }
-            return Answer("ack_registration", _message_key(row.id), values)
-        if row.intent in INTENT_LABELS:
-            values = {
-                **base,
-                "name": self._name(ctx),
-                "unit_name": unit_name,
-                "intent_label": self._label(INTENT_LABELS, row.intent),
-                "reference": next_reference(ctx.session, ACK_PREFIX, ctx.now, self.zone),
-                "attachments": attachments,
-            }
-            return Answer("ack_message", _message_key(row.id), values)
-        return None  # commands are answered by their own workflow
+        values = {
+            **base,
+            "name": self._name(ctx),
+            "unit_name": ctx.member.unit_name if ctx.member else "",
+            "attachments": attachments,
+        }
+        values.update({key: self._localized(value) for key, value in outcome.reply.values.items()})
+        return Answer(outcome.reply.kind, _message_key(row.id), values)
+
+    def _localized(self, value: Any) -> Any:
+        """`Words` in the letter's locale, wherever they sit among lists and dicts."""
+        if isinstance(value, Words):
+            return in_locale(value, self.locale)
+        if isinstance(value, list):
+            return [self._localized(item) for item in value]
+        if isinstance(value, dict):
+            return {key: self._localized(item) for key, item in value.items()}
+        return value
 
     def _thread_answer(self, ctx: Context, replied: str, base: dict[str, Any]) -> Answer:
         """One letter per thread of ours, ever: a robot answering each of our letters meets silence."""
@@ -209,9 +178,6 @@ class Replies:
         sender = ctx.parsed.from_
         return (sender.name if sender and sender.name else "") or (ctx.row.sender or "")
 
-    def _label(self, table: dict[str, tuple[str, str]], key: str) -> str:
-        return in_locale(table.get(key, (key, key)), self.locale)
-
     def _time(self, when: datetime) -> str:
         return local_time(when, self.zone, self.locale)
 
@@ -238,3 +204,33 @@ def _letter(session: Session, replied: str) -> Outbox | None:
 def _message_key(inbound_id: int | None) -> str:
     """The dedupe key of a message's own answer: one answer per message, ever."""
     return f"reply:{inbound_id}"
+
+
+# The answers every workflow shares, with the values `mailflow check` renders them with.
+WORKFLOW = Workflow(
+    name="replies",
+    samples={
+        "rejection": {
+            "name": "王芳",
+            "original_subject": "【报送】新产品下线仪式",
+            "received_at": "2026年11月24日 09:30",
+            "reasons": [
+                {
+                    "text": "照片 IMG_0012.jpg 为 640×480，低于 800×600 的要求",
+                    "fix": "请发送不低于 800×600 像素的原图（在手机上选择“原图”发送）。",
+                }
+            ],
+        },
+        "ack_reply": {
+            "name": "王芳",
+            "original_subject": "回复：【已收到】BS-2026-0042 我公司参加2026中国国际机床展览会",
+            "received_at": "2026年11月24日 09:30",
+            "letter_reference": "BS-2026-0042",
+        },
+        "unknown_sender": {
+            "email": "someone@example.net",
+            "original_subject": "咨询入会事宜",
+            "received_at": "2026年11月24日 09:30",
+        },
+    },
+)

@@ -2,31 +2,78 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from datetime import datetime
 
-from mailflow.store import Submission
-from mailflow.workflows.references import next_reference
+from sqlmodel import Session, col, select
 
-if TYPE_CHECKING:
-    from mailflow.steps import Context
+from mailflow.store import Submission, Unit
+from mailflow.workflows.contract import DigestItem, DigestSection, Handled, Incoming, Reply, Words, Workflow
+from mailflow.workflows.tx import Tx
 
 PREFIX = "BS"  # 报送
 
+# The chamber's names for the categories of regulation Ch. 4.
+CATEGORY_LABELS = {
+    "news": ("工作动态", "work news"),
+    "technology": ("先进技术", "advanced technology"),
+    "demand": ("行业难点与企业诉求", "industry difficulties and demands"),
+    "suggestion": ("意见和建议", "opinions and suggestions"),
+    "unit_info": ("单位基本信息变更", "change of the unit's basic information"),
+    "event": ("重要会议、活动信息", "important meeting or event"),
+}
 
-def handle(ctx: Context) -> None:
-    mail = ctx.parsed
-    reference = next_reference(ctx.session, PREFIX, ctx.now, ctx.settings.zone)
-    ctx.session.add(
+
+def handle(message: Incoming, tx: Tx) -> Handled:
+    reference = tx.reference(PREFIX)
+    tx.add(
         Submission(
             reference=reference,
-            inbound_id=ctx.row.id or 0,
-            unit_id=ctx.row.unit_id,
-            liaison_id=ctx.row.liaison_id,
-            category=ctx.row.category,
-            title=mail.subject[:500],
-            text=mail.text,
-            photo_count=sum(1 for c in ctx.checks if c.is_photo),
-            created_at=ctx.now,
+            inbound_id=message.inbound_id,
+            unit_id=message.unit_id,
+            liaison_id=message.liaison_id,
+            category=message.category,
+            title=message.mail.subject[:500],
+            text=message.mail.text,
+            photo_count=message.photos,
+            created_at=tx.now,
         )
     )
-    ctx.notes["reference"] = reference
+    category = message.category or "news"
+    values = {
+        "liaison_name": message.name,
+        "reference": reference,
+        "title": message.mail.subject,
+        "category_label": Words(*CATEGORY_LABELS.get(category, (category, category))),
+    }
+    return Handled(reference=reference, reply=Reply("ack_submission", values))
+
+
+def received(session: Session, since: datetime, now: datetime, locale: str) -> list[DigestItem]:
+    units: dict[int | None, str] = dict(session.exec(select(Unit.id, Unit.name)).all())
+    query = select(Submission).where(col(Submission.created_at) >= since).order_by(col(Submission.id))
+    return [
+        DigestItem(sub.reference, f"{units.get(sub.unit_id, '')} {sub.title}".strip(), "accept")
+        for sub in session.exec(query).all()
+    ]
+
+
+WORKFLOW = Workflow(
+    name="submission",
+    intents={"submission": handle},
+    new_record=frozenset({"submission"}),
+    digest=(DigestSection("submissions", ("新收报送信息", "Submissions received"), received),),
+    samples={
+        "ack_submission": {
+            "liaison_name": "王芳",
+            "unit_name": "成都宏达机械有限公司",
+            "reference": "BS-2026-0042",
+            "title": "我公司参加2026中国国际机床展览会",
+            "category_label": "工作动态",
+            "received_at": "2026年11月24日 09:30",
+            "attachments": [
+                {"name": "展会现场照片.jpg", "width": 1600, "height": 1200},
+                {"name": "新闻稿.docx", "width": None, "height": None},
+            ],
+        }
+    },
+)

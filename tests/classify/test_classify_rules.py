@@ -8,8 +8,11 @@ import pytest
 from builders import REPO
 
 from mailflow.classify import Facts, classify, load_rules
+from mailflow.workflows.registry import Registry, standard
 from mailflow.errors import ConfigError
 from mailflow.parse import Address, Attachment, ParsedMail
+
+INTENTS = Registry.build(standard()).intents  # what the shipped workflows handle
 
 
 def mail(
@@ -67,9 +70,13 @@ def test_reply_to_our_meeting_notice_is_an_rsvp(shipped) -> None:  # type: ignor
     assert any("refers to our message" in r for r in result.results[-1].reasons)
 
 
-def test_command_needs_the_secretariat(shipped) -> None:  # type: ignore[no-untyped-def]
+def test_commands_are_read_from_the_secretariat_and_answered_to_members(shipped) -> None:  # type: ignore[no-untyped-def]
     assert classify(shipped.rules, Facts(mail(subject="#approve DJ-2026-0001"), "secretariat")).intent == "command"
-    assert classify(shipped.rules, Facts(mail(subject="#approve DJ-2026-0001"), "liaison")).intent == "unknown"
+    assert classify(shipped.rules, Facts(mail(subject="转发：", text="说明\n＃重发　１２"), "secretariat")).intent == "command"
+    # A member's command is read so that its report can say who may command; a topic tag is not one.
+    assert classify(shipped.rules, Facts(mail(subject="#approve DJ-2026-0001"), "liaison")).intent == "command"
+    assert classify(shipped.rules, Facts(mail(subject="#创新# 新产品下线"), "liaison")).intent != "command"
+    assert classify(shipped.rules, Facts(mail(subject="#approve DJ-2026-0001"), "unknown")).intent == "unknown"
 
 
 def write_rules(folder: Path, text: str) -> Path:
@@ -125,7 +132,7 @@ rules:
     [
         (
             "rules:\n  - {name: a, intent: nonsense, when: {subject: x}}\n",
-            "r.yaml: rules[0] (a).intent: 'nonsense' is not one of",
+            "r.yaml: rules[0] (a).intent: 'nonsense' is handled by no workflow (known: auto_reply, bounce, command,",
         ),
         (
             "rules:\n  - {name: a, intent: rsvp, when: {subjekt: x}}\n",
@@ -152,7 +159,7 @@ rules:
 )
 def test_a_rules_file_with_an_error_fails_like_the_config(tmp_path: Path, text: str, problem: str) -> None:
     with pytest.raises(ConfigError) as info:
-        load_rules(write_rules(tmp_path / "rules", text))
+        load_rules(write_rules(tmp_path / "rules", text), INTENTS)
     assert any(problem in p for p in info.value.problems), info.value.problems
 
 

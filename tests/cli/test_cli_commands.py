@@ -43,7 +43,7 @@ def test_init_writes_a_working_setup_in_an_empty_folder(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "rules").iterdir()) == sorted(p.name for p in (REPO / "rules").iterdir())
     assert (tmp_path / "var" / "Maildir" / "new").is_dir() and (tmp_path / "var" / "mailflow.db").exists()
     check = mailflow(tmp_path, "check")
-    assert "✓ source local" in check.stdout and "database at schema 0006" in check.stdout
+    assert "✓ source local" in check.stdout and "database at schema 0008" in check.stdout
 
 
 def test_one_pass_then_status_and_inbox_list_in_json(home: Path) -> None:
@@ -138,7 +138,7 @@ def test_a_broken_rules_file_stops_every_start_with_exit_2(home: Path) -> None:
     for args in (["run", "--once"], ["check"], ["rules", "test", str(home / "config.yaml")]):
         result = mailflow(home, *args, check=False)
         assert result.returncode == 2, args
-        assert "30-local.yaml: rules[0] (typo).intent: 'submision' is not one of" in result.stderr
+        assert "30-local.yaml: rules[0] (typo).intent: 'submision' is handled by no workflow" in result.stderr
 
 
 def test_run_once_delivers_the_outbox_and_outbox_list_and_retry_show_and_mend_it(home: Path) -> None:

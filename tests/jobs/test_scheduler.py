@@ -14,7 +14,8 @@ from sqlmodel import select
 
 from mailflow.app import App
 from mailflow.clock import FixedClock
-from mailflow.jobs import Scheduler, job_table
+from mailflow.app import make_registry
+from mailflow.jobs import Scheduler
 from mailflow.outbound.render import Renderer
 from mailflow.reasons import Reason
 from mailflow.store import InboundMessage, InboundState, JobRun, Outbox
@@ -58,7 +59,7 @@ def hold_a_message(app: App) -> None:
 def restart(app: App) -> Scheduler:
     """A new process: a fresh scheduler over the same database and clock."""
     renderer = Renderer(app.settings.templates_dir, app.settings.chamber.locale, app.settings.chamber.letterhead())
-    return Scheduler(job_table(app.settings, renderer), app.store, app.clock, app.settings.chamber.zone)
+    return Scheduler(list(make_registry(app.settings, renderer).jobs), app.store, app.clock, app.settings.chamber.zone)
 
 
 def digests(app: App) -> list[Outbox]:

@@ -12,7 +12,9 @@ from builders import REPO
 
 from mailflow.outbound import Renderer, check_templates
 from mailflow.outbound.render import blocks
-from mailflow.outbound.samples import SAMPLES
+from mailflow.workflows.registry import standard_samples
+
+SAMPLES = standard_samples()
 
 CHAMBER = {
     "name": "成都市机械制造业商会",

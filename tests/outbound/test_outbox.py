@@ -22,9 +22,11 @@ from sqlalchemy.exc import OperationalError
 from mailflow.outbound.handover import HandoverJournal
 from mailflow.outbound.dispatch import Dispatcher
 from mailflow.outbound.outbox import Draft, build_message, queue
-from mailflow.outbound.samples import SAMPLES
+from mailflow.workflows.registry import standard_samples
 from mailflow.outbound.transports import FileTransport, Letter, MemoryTransport
 from mailflow.store import Outbox, OutboxState, Store
+
+SAMPLES = standard_samples()
 
 CHAMBER = {"name": "成都市机械制造业商会", "signature": "秘书处", "address": "", "phone": "", "footer": ""}
 DOMAIN = "mailflow.chamber.example.org"

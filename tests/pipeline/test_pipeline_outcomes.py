@@ -171,11 +171,11 @@ def test_an_error_in_one_message_undoes_only_that_message(
     failed with nothing it wrote kept, and the messages around it are processed normally."""
     from mailflow import workflows
 
-    def broken(ctx) -> None:  # type: ignore[no-untyped-def]
-        workflows.submission.handle(ctx)  # writes a Submission row ...
+    def broken(message, tx) -> None:  # type: ignore[no-untyped-def]
+        workflows.submission.handle(message, tx)  # writes a Submission row ...
         raise RuntimeError("bug in the rsvp workflow")  # ... then fails
 
-    monkeypatch.setitem(workflows.HANDLERS, "rsvp", broken)
+    monkeypatch.setitem(app.registry.handlers, "rsvp", broken)  # type: ignore[index]
     maildir = tmp_path / "Maildir"
     deliver(maildir, make_mail(subject="【报送】一", message_id="<1@x>"))
     deliver(maildir, make_mail(subject="【回执】参会", message_id="<2@x>"))

@@ -1,0 +1,96 @@
+"""`mailflow do` runs the secretariat's command table from the command line; `mailflow audit list`
+shows every command run, from mail or from here."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from typing import Annotated
+
+import typer
+from sqlmodel import col, select
+
+from mailflow.commands import read_commands
+from mailflow.reasons import in_locale
+from mailflow.store import AuditEntry
+from mailflow.workflows.commands import CommandDesk, Requester
+from mailflow.workflows.tx import Tx
+
+from mailflow.cli import ConfigOpt, JsonOpt, LimitOpt, _app, app, audit_app, err, out
+from mailflow.cli.listing import _print_lines, _rows_wanted
+
+
+@app.command("do")
+def do(
+    lines: Annotated[str, typer.Argument(help='command lines, as in a mail: "#重发 12" (several: one per line)')],
+    config: ConfigOpt = None,
+) -> None:
+    """Run commands as the secretariat, as from a mail; each is audited. Exit 1 if any is refused."""
+    commands = read_commands("", lines.replace("\\n", "\n"))
+    with _app(config) as application:
+        locale = application.settings.chamber.locale
+        runner = CommandDesk(application.settings.security.commands, locale)
+        runner.registry = application.registry  # the same table the mail and the digest use
+        who = Requester(f"cli:{getpass.getuser()}", "secretariat", "cli")
+        with application.store.session() as session:
+            tx = Tx(
+                session,
+                now=application.clock.now(),
+                zone=application.settings.chamber.zone,
+                message_id_domain=application.settings.chamber.message_id_domain,
+            )
+            report = runner.execute(commands, who, tx)
+    failed = False
+    for text, done in report:
+        mark = "[green]✓[/]" if done.ok else "[red]✗[/]"
+        out.print(f"{mark} {text}  {in_locale(done.text, locale)}", highlight=False)
+        failed = failed or not done.ok
+    if failed:
+        raise typer.Exit(1)
+
+
+@audit_app.command("list")
+def audit_list(config: ConfigOpt = None, as_json: JsonOpt = False, limit: LimitOpt = None) -> None:
+    """One line per command run: when, who, via, from which message, the line, its record and result."""
+    wanted = _rows_wanted(limit, as_json)
+    with _app(config) as application:
+        zone = application.settings.chamber.zone
+        with application.store.session() as session:
+            query = select(AuditEntry).order_by(col(AuditEntry.id).desc())
+            if wanted is not None:
+                query = query.limit(wanted)
+            rows = list(reversed(session.exec(query).all()))
+    items = [
+        {
+            "id": r.id,
+            "at": r.at.astimezone(zone).isoformat() if r.at else None,
+            "actor": r.actor,
+            "role": r.role,
+            "via": r.via,
+            "inbound_id": r.inbound_id,
+            "command": r.command,
+            "line": r.line,
+            "record": r.record,
+            "ok": r.ok,
+            "result": r.result,
+        }
+        for r in rows
+    ]
+    if as_json:
+        out.print_json(json.dumps(items, ensure_ascii=False))
+        return
+    lines = [
+        (
+            str(i["id"]),
+            str(i["at"] or "")[:16].replace("T", " "),
+            str(i["actor"]),
+            f"{i['via']}" + (f" #{i['inbound_id']}" if i["inbound_id"] else ""),
+            str(i["line"]),
+            "done" if i["ok"] else "refused",
+            str(i["result"]),
+        )
+        for i in items
+    ]
+    if not lines:
+        err.print("no command has been run yet")
+    _print_lines(("id", "at", "actor", "via", "line", "result", "details"), lines)

@@ -1,0 +1,134 @@
+"""The secretariat's desk commands: resend, fix a bouncing address, reprocess a message, show a record.
+
+Each is a `CommandSpec` in the same table every workflow adds its verbs to (the registry): the
+digest writes its command lines from it and `#帮助` lists it, so no letter names a command that
+does not exist. A command runs inside the caller's transaction (`Tx`) and returns one `Done`:
+the line of the report that says what happened.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import col, select
+
+from mailflow.reasons import Reason
+from mailflow.store import (
+    AddressFlag,
+    InboundMessage,
+    InboundState,
+    Liaison,
+    Outbox,
+    OutboxState,
+    Registration,
+    StoredAttachment,
+    Submission,
+    Unit,
+)
+from mailflow.workflows.contract import Call, CommandSpec, Done
+from mailflow.workflows.tx import Tx
+
+RESENDABLE = (OutboxState.DEAD, OutboxState.AMBIGUOUS, OutboxState.RETRY, OutboxState.BOUNCED)
+REPROCESSABLE = (InboundState.HELD, InboundState.REJECTED, InboundState.FAILED)
+
+
+def specs() -> tuple[CommandSpec, ...]:
+    """The desk's verbs (#帮助 is the command workflow's, since it lists the whole table)."""
+    return (
+        CommandSpec(
+            "resend", ("重发", "resend"), ("#重发 编号", "#resend number"), ("重新发送一封邮件", "send a letter again"),
+            resend, min_args=1, max_args=1,
+        ),
+        CommandSpec(
+            "fix_address", ("更正邮箱", "fix-address"), ("#更正邮箱 原邮箱 新邮箱", "#fix-address old new"),
+            ("更正退信的邮箱并重发退回的邮件", "correct a bouncing address and resend what bounced"),
+            fix_address, min_args=2, max_args=2,
+        ),
+        CommandSpec(
+            "reprocess", ("重新处理", "reprocess"), ("#重新处理 编号", "#reprocess number"),
+            ("按现行规则重新处理一封来信", "run a received message again under today's rules"),
+            reprocess, min_args=1, max_args=1,
+        ),
+        CommandSpec(
+            "show", ("查询", "show"), ("#查询 编号", "#show reference"),
+            ("查看一个编号的记录", "show the record of a reference"), show, min_args=1, max_args=1,
+        ),
+    )  # fmt: skip
+
+
+def _number(text: str) -> int | None:
+    text = text.lstrip("#")
+    return int(text) if text.isdigit() and len(text) < 10 else None
+
+
+def resend(call: Call, tx: Tx) -> Done:
+    number = _number(call.args[0])
+    row = tx.get(Outbox, number) if number is not None else None
+    if row is None:
+        return Done(False, (f"没有编号为 {call.args[0]} 的邮件", f"no letter numbered {call.args[0]}"))
+    if row.state not in RESENDABLE:
+        return Done(
+            False, (f"邮件 #{row.id} 状态为 {row.state}，无需重发", f"letter #{row.id} is {row.state}"), f"#{row.id}"
+        )
+    row.state, row.next_attempt_at, row.attempts, row.last_error = OutboxState.QUEUED, tx.now, 0, None
+    return Done(True, (f"邮件 #{row.id} 已重新排队发送", f"letter #{row.id} queued again"), f"#{row.id}")
+
+
+def fix_address(call: Call, tx: Tx) -> Done:
+    old, new = call.args[0].lower(), call.args[1]
+    if "@" not in new or any(ch.isspace() for ch in new):
+        return Done(False, (f"{new} 不是有效的邮箱", f"{new} is not an email address"))
+    changed = 0
+    for liaison in tx.session.exec(select(Liaison).where(col(Liaison.email).ilike(old))).all():
+        liaison.email, changed = new, changed + 1
+    for unit in tx.session.exec(select(Unit).where(col(Unit.leader_email).ilike(old))).all():
+        unit.leader_email, changed = new, changed + 1
+    flag = tx.find(AddressFlag, "email", old)
+    if flag is not None:
+        tx.session.delete(flag)
+    resent = 0
+    for row in tx.session.exec(select(Outbox).where(col(Outbox.state).in_(RESENDABLE))).all():
+        if old in (r.lower() for r in row.recipients):
+            row.recipients = [new if r.lower() == old else r for r in row.recipients]
+            row.state, row.next_attempt_at, row.attempts, row.last_error = OutboxState.QUEUED, tx.now, 0, None
+            resent += 1
+    if not changed and flag is None and not resent:
+        return Done(False, (f"没有使用 {old} 的记录", f"nothing uses {old}"))
+    zh = f"{old} 已更正为 {new}：{changed} 条记录，重发 {resent} 封邮件"
+    return Done(True, (zh, f"{old} corrected to {new}: {changed} record(s), {resent} letter(s) resent"), old)
+
+
+def reprocess(call: Call, tx: Tx) -> Done:
+    number = _number(call.args[0])
+    row = tx.get(InboundMessage, number) if number is not None else None
+    if row is None:
+        return Done(False, (f"没有编号为 {call.args[0]} 的来信", f"no message numbered {call.args[0]}"))
+    if row.state not in REPROCESSABLE:
+        return Done(False, (f"来信 #{row.id} 状态为 {row.state}，无需重新处理", f"message #{row.id} is {row.state}"))
+    for attachment in tx.session.exec(select(StoredAttachment).where(StoredAttachment.inbound_id == row.id)).all():
+        tx.session.delete(attachment)
+    row.state, row.reasons, row.attempts = InboundState.ARCHIVED, [], 0
+    row.intent = row.category = row.rule = None
+    return Done(
+        True, (f"来信 #{row.id} 将按现行规则重新处理", f"message #{row.id} will be processed again"), f"#{row.id}"
+    )
+
+
+def show(call: Call, tx: Tx) -> Done:
+    ref = call.args[0].upper()
+    record: Submission | Registration | None = tx.find(Submission, "reference", ref) or tx.find(
+        Registration, "reference", ref
+    )
+    if record is not None:
+        message = tx.get(InboundMessage, record.inbound_id)
+        sender = message.sender if message else ""
+        state = getattr(record, "state", "recorded")
+        local = record.created_at.astimezone(tx.zone) if record.created_at else None
+        when = f"{local:%Y-%m-%d %H:%M}" if local else ""
+        return Done(True, (f"{ref}：{sender}，{when} 收到，状态 {state}", f"{ref}: {sender}, {when}, {state}"), ref)
+    number = _number(ref)
+    message = tx.get(InboundMessage, number) if number is not None else None
+    if message is not None:
+        why = "；".join(Reason.from_json(r).text("zh-CN") for r in message.reasons)
+        why_en = "; ".join(Reason.from_json(r).text("en") for r in message.reasons)
+        zh = f"来信 #{message.id}：{message.sender or '?'}《{message.subject or ''}》，状态 {message.state} {why}"
+        return Done(True, (zh.strip(), f"message #{message.id}: {message.state} {why_en}".strip()), f"#{message.id}")
+    return Done(False, (f"没有编号为 {ref} 的记录", f"no record numbered {ref}"))

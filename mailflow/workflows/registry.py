@@ -1,0 +1,108 @@
+"""Every workflow in one tuple, and the tables built from it at start.
+
+The order of `Registry.workflows` is the order of the digest's sections. Two workflows that
+claim one intent, one command verb, one job name or one template kind are refused at start
+with both names, before any mail is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from mailflow.errors import ConfigError
+from mailflow.jobs.scheduler import Job
+from mailflow.workflows import commands, digest, messages, registration, replies, submission
+from mailflow.workflows.contract import CommandSpec, DigestSection, Handler, Workflow
+
+T = TypeVar("T")
+
+# Intents the screening steps decide, not a workflow: rules may name them too.
+SCREENING_INTENTS = frozenset({"auto_reply", "bounce", "unknown"})
+
+
+@dataclass(frozen=True)
+class Registry:
+    workflows: tuple[Workflow, ...]
+    handlers: Mapping[str, Handler]
+    commands: Mapping[str, CommandSpec]  # every verb spelling (lower case) -> its command
+    jobs: tuple[Job, ...]
+    samples: Mapping[str, Mapping[str, Any]]
+    open_to_unknown: frozenset[str]
+    new_record: frozenset[str]
+    labels: Mapping[str, tuple[str, str]]
+
+    @classmethod
+    def build(cls, workflows: Iterable[Workflow]) -> Registry:
+        flows = tuple(workflows)
+        problems: list[str] = []
+        handlers = _unique(((i, w.name, h) for w in flows for i, h in w.intents.items()), "intent", problems)
+        commands = _unique(
+            ((v.lower(), w.name, c) for w in flows for c in w.commands for v in c.verbs), "verb", problems
+        )
+        _unique(((c.key, w.name, c) for w in flows for c in w.commands), "command", problems)
+        jobs = _unique(((j.name, w.name, j) for w in flows for j in w.jobs), "job", problems)
+        samples = _unique(((k, w.name, v) for w in flows for k, v in w.samples.items()), "template kind", problems)
+        _unique(((s.name, w.name, s) for w in flows for s in w.digest), "digest section", problems)
+        for intent in sorted(set(handlers) & SCREENING_INTENTS):
+            problems.append(f"intent {intent!r} is decided by screening; no workflow may handle it")
+        if problems:
+            raise ConfigError("workflows", problems)
+        return cls(
+            workflows=flows,
+            handlers=handlers,
+            commands=commands,
+            jobs=tuple(jobs.values()),
+            samples=samples,
+            open_to_unknown=frozenset().union(*(w.open_to_unknown for w in flows)),
+            new_record=frozenset().union(*(w.new_record for w in flows)) | {"unknown"},
+            labels={i: label for w in flows for i, label in w.labels.items()},
+        )
+
+    @property
+    def intents(self) -> frozenset[str]:
+        """What a rule may set: every handled intent, and the screening ones."""
+        return frozenset(self.handlers) | SCREENING_INTENTS
+
+    @property
+    def sections(self) -> tuple[DigestSection, ...]:
+        return tuple(s for w in self.workflows for s in w.digest)
+
+    def command(self, key: str) -> CommandSpec | None:
+        """The command with this key (CommandSpec.key), if some workflow offers it."""
+        return next((c for c in self.commands.values() if c.key == key), None)
+
+    def listed_commands(self) -> tuple[CommandSpec, ...]:
+        """Each command once, in the order of the workflows that declare them (for #帮助)."""
+        return tuple(c for w in self.workflows for c in w.commands)
+
+
+def _unique(entries: Iterable[tuple[str, str, T]], what: str, problems: list[str]) -> dict[str, T]:
+    table: dict[str, T] = {}
+    owner: dict[str, str] = {}
+    for key, workflow, value in entries:
+        if key in table:
+            problems.append(f"{what} {key!r} is claimed by both {owner[key]!r} and {workflow!r}")
+            continue
+        table[key], owner[key] = value, workflow
+    return table
+
+
+def standard(*extra: Workflow, desk: commands.CommandDesk | None = None) -> tuple[Workflow, ...]:
+    """The chamber's workflows in digest order; `extra` (the digest, built with the templates) last.
+    `desk` is the command workflow, to be bound to the registry once built (#帮助 lists it)."""
+    commands_workflow = (desk or commands.CommandDesk()).workflow()
+    return (
+        registration.WORKFLOW,
+        submission.WORKFLOW,
+        messages.WORKFLOW,
+        commands_workflow,
+        replies.WORKFLOW,
+        *extra,
+    )
+
+
+def standard_samples() -> Mapping[str, Mapping[str, Any]]:
+    """Every template kind's sample values, without building the application (template tests)."""
+    return Registry.build(standard(Workflow("digest", samples={"digest": digest.SAMPLE}))).samples

@@ -1,0 +1,52 @@
+"""The one door from workflow code to the database: find, add, number, queue, audit.
+
+It wraps the batch's session, so that a workflow never commits, flushes or rolls back (the
+pipeline decides where the transaction ends, and a batch of a hundred messages commits once),
+finds rows it added earlier in the same batch (no autoflush), and takes reference numbers that
+are never handed out twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, SQLModel
+
+from mailflow.outbound.outbox import Draft, queue
+from mailflow.store import Outbox
+from mailflow.store.db import find_one
+from mailflow.workflows.references import next_reference
+
+T = TypeVar("T", bound=SQLModel)
+
+
+class Tx:
+    def __init__(self, session: Session, *, now: datetime, zone: ZoneInfo, message_id_domain: str) -> None:
+        self.session = session  # for the queries a workflow's own tables need; never commit on it
+        self.now = now
+        self.zone = zone
+        self.message_id_domain = message_id_domain
+
+    def find(self, model: type[T], field: str, value: Any) -> T | None:
+        """The row whose `field` equals `value`, including one added earlier in this transaction."""
+        return find_one(self.session, model, field, value)
+
+    def get(self, model: type[T], key: Any) -> T | None:
+        return self.session.get(model, key)
+
+    def add(self, row: T) -> T:
+        self.session.add(row)
+        return row
+
+    def reference(self, prefix: str) -> str:
+        """The next number for `prefix` this year in the chamber's zone: BS-2026-0042."""
+        return next_reference(self.session, prefix, self.now, self.zone)
+
+    def queue(self, draft: Draft) -> Outbox:
+        """Queue a letter under its dedupe key (a second call with that key returns the first row)."""
+        return queue(self.session, draft, now=self.now, message_id_domain=self.message_id_domain)
+
+    def local(self, when: datetime | None = None) -> datetime:
+        return (when or self.now).astimezone(self.zone)
