@@ -28,7 +28,7 @@ from mailflow.store import BlobStore, Store
 from mailflow.store.db import make_engine
 from mailflow.workflows import FINISHERS
 from mailflow.workflows.commands import CommandDesk
-from mailflow.workflows.digest import Digest
+from mailflow.workflows.digest import Digest, DigestPolicy
 from mailflow.workflows.registry import Registry, standard
 from mailflow.workflows.replies import Replies
 
@@ -82,9 +82,10 @@ def build_app(
 def make_registry(settings: Settings, renderer: Renderer) -> Registry:
     """Every workflow, with its own policy from the settings; refuses two owners of one name."""
     chamber = settings.chamber
+    policy = settings.digest
     digest = Digest(
         renderer,
-        settings.digest,
+        DigestPolicy(policy.at, policy.recipients, policy.when_empty == "send", policy.days_ahead),
         secretariat=chamber.secretariat,
         zone=chamber.zone,
         message_id_domain=chamber.message_id_domain,

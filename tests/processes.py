@@ -1,10 +1,14 @@
 """What /proc says of a process the tests started: its children, whether it still runs, CPU it used,
-which of them holds a connection."""
+which of them holds a connection; and waiting on a daemon's progress in its SQLite database."""
 
 from __future__ import annotations
 
 import os
+import sqlite3
+import subprocess
+import time
 from pathlib import Path
+from typing import Any
 
 
 def children(pid: int) -> list[int]:
@@ -49,3 +53,24 @@ def holder_of_connection(local_port: int, among: list[int]) -> int | None:
         if inodes & set(links):
             return pid
     return None
+
+
+def count(db: Path, sql: str) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return int(conn.execute(sql).fetchone()[0])
+    except sqlite3.OperationalError:  # schema not created yet
+        return 0
+
+
+def wait_until(predicate: Any, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"daemon exited early with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+        time.sleep(0.02)
+    raise AssertionError("the daemon made no progress")

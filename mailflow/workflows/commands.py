@@ -107,19 +107,16 @@ class CommandDesk:
         for line in lines:
             done = self._one(line, who, tx)
             report.append((line.text, done))
-            tx.add(
-                AuditEntry(
-                    at=tx.now,
-                    actor=who.actor[:320],
-                    role=who.role,
-                    via=who.via,
-                    inbound_id=who.inbound_id,
-                    command=self._key(line)[:40],
-                    line=line.text[:1000],
-                    record=done.record[:100] if done.record else None,
-                    ok=done.ok,
-                    result=in_locale(done.text, self.locale),
-                )
+            tx.audit(
+                actor=who.actor,
+                role=who.role,
+                via=who.via,
+                inbound_id=who.inbound_id,
+                command=self._key(line),
+                line=line.text,
+                record=done.record,
+                ok=done.ok,
+                result=in_locale(done.text, self.locale),
             )
         if not lines:
             report.append(("", self._nothing()))

@@ -113,6 +113,7 @@ class DigestSection:
     title: tuple[str, str]  # zh-CN, en
     gather: Callable[[Session, datetime, datetime, str], list[DigestItem]]  # (session, since, now, locale)
     decision: bool = False  # needs the secretariat's decision: shown first
+    counted: bool = False  # routine: the digest gives its count, not its items
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ says. "New" means since the previous digest's slot (the day before, for the firs
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -17,7 +18,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
-from mailflow.config import DigestSettings
 from mailflow.jobs.scheduler import Job, JobContext
 from mailflow.outbound.outbox import Draft, queue
 from mailflow.outbound.render import Renderer, local_date, local_time
@@ -31,11 +31,19 @@ if TYPE_CHECKING:
 FAILED_STATES = (OutboxState.DEAD, OutboxState.AMBIGUOUS, OutboxState.BOUNCED)
 
 
+@dataclass(frozen=True)
+class DigestPolicy:
+    at: str = "08:30"  # local time in the chamber's zone, every day
+    recipients: tuple[str, ...] = ()  # the secretariat when empty
+    send_when_empty: bool = False
+    days_ahead: int = 7  # "falls due in the coming days" looks this far
+
+
 class Digest:
     def __init__(
         self,
         renderer: Renderer,
-        settings: DigestSettings,
+        settings: DigestPolicy,
         *,
         secretariat: tuple[str, ...],
         zone: ZoneInfo,
@@ -71,8 +79,11 @@ class Digest:
         if not self.recipients:
             return "no recipients"
         since = job.previous or job.slot - timedelta(days=1)
-        sections = [s for s in self.gather(job.session, since, job.now) if s["items"]]
-        if not sections and self.settings.when_empty == "skip":
+        gathered = [s for s in self.gather(job.session, since, job.now) if s["items"]]
+        # Item by item, each with its command, what needs a decision first; routine sections are counted.
+        sections = [s for s in gathered if not s["counted"]]
+        counts = [{"title": s["title"], "count": len(s["items"])} for s in gathered if s["counted"]]
+        if not gathered and not self.settings.send_when_empty:
             return "empty"
         values: dict[str, Any] = {
             "date": local_date(job.slot, self.zone, self.locale),
@@ -80,6 +91,7 @@ class Digest:
             "since": local_time(since, self.zone, self.locale),
             "total": sum(len(s["items"]) for s in sections),
             "sections": sections,
+            "counts": counts,
         }
         queue(
             job.session,
@@ -95,13 +107,14 @@ class Digest:
         return "queued"
 
     def gather(self, session: Session, since: datetime, now: datetime) -> list[dict[str, Any]]:
-        """Every section with its items; those that need a decision first, then in registry order."""
+        """Every section with its items, in registry order, those that need a decision first."""
         declared = self.registry.sections if self.registry is not None else self.desk()
         ordered = sorted(declared, key=lambda section: not section.decision)
         return [
             {
                 "title": in_locale(section.title, self.locale),
                 "items": [self._item(item) for item in section.gather(session, since, now, self.locale)],
+                "counted": section.counted,
             }
             for section in ordered
         ]
@@ -209,6 +222,7 @@ SAMPLE: dict[str, Any] = {
     "as_of": "2026年11月24日 08:30",
     "since": "2026年11月23日 08:30",
     "total": 3,
+    "counts": [{"title": "新收报送信息", "count": 12}],
     "sections": [
         {
             "title": "联络员登记待审核",

@@ -61,7 +61,8 @@ WORKFLOW = Workflow(
     name="submission",
     intents={"submission": handle},
     new_record=frozenset({"submission"}),
-    digest=(DigestSection("submissions", ("新收报送信息", "Submissions received"), received),),
+    # Routine until screening (#采用) comes with the publication workflow: counted, not listed.
+    digest=(DigestSection("submissions", ("新收报送信息", "Submissions received"), received, counted=True),),
     samples={
         "ack_submission": {
             "liaison_name": "王芳",

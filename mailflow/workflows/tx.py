@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, SQLModel
 
 from mailflow.outbound.outbox import Draft, queue
-from mailflow.store import Outbox
+from mailflow.store import AuditEntry, Outbox
 from mailflow.store.db import find_one
 from mailflow.workflows.references import next_reference
 
@@ -47,6 +47,27 @@ class Tx:
     def queue(self, draft: Draft) -> Outbox:
         """Queue a letter under its dedupe key (a second call with that key returns the first row)."""
         return queue(self.session, draft, now=self.now, message_id_domain=self.message_id_domain)
+
+    def audit(
+        self,
+        *,
+        actor: str,
+        role: str,
+        via: str,
+        command: str,
+        line: str,
+        ok: bool,
+        result: str,
+        record: str | None = None,
+        inbound_id: int | None = None,
+    ) -> AuditEntry:
+        """Write down a command: who, from which message, what, on which record, with what result."""
+        return self.add(
+            AuditEntry(
+                at=self.now, actor=actor[:320], role=role, via=via, inbound_id=inbound_id, command=command[:40],
+                line=line[:1000], record=record[:100] if record else None, ok=ok, result=result,
+            )
+        )  # fmt: skip
 
     def local(self, when: datetime | None = None) -> datetime:
         return (when or self.now).astimezone(self.zone)

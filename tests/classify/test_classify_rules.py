@@ -72,7 +72,10 @@ def test_reply_to_our_meeting_notice_is_an_rsvp(shipped) -> None:  # type: ignor
 
 def test_commands_are_read_from_the_secretariat_and_answered_to_members(shipped) -> None:  # type: ignore[no-untyped-def]
     assert classify(shipped.rules, Facts(mail(subject="#approve DJ-2026-0001"), "secretariat")).intent == "command"
-    assert classify(shipped.rules, Facts(mail(subject="转发：", text="说明\n＃重发　１２"), "secretariat")).intent == "command"
+    assert (
+        classify(shipped.rules, Facts(mail(subject="转发：", text="说明\n＃重发　１２"), "secretariat")).intent
+        == "command"
+    )
     # A member's command is read so that its report can say who may command; a topic tag is not one.
     assert classify(shipped.rules, Facts(mail(subject="#approve DJ-2026-0001"), "liaison")).intent == "command"
     assert classify(shipped.rules, Facts(mail(subject="#创新# 新产品下线"), "liaison")).intent != "command"

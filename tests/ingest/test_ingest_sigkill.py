@@ -9,12 +9,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from builders import add_liaison, make_app, make_jpeg, make_mail, write_config
+from processes import count, wait_until
 
 PASSWORD_ENV = "MAILFLOW_TEST_IMAP_PASSWORD"
 N = 240
@@ -28,27 +28,6 @@ def backlog() -> list[bytes]:
         subject = f"【报送】第{n}期工作动态" if n % 7 else f"咨询事项{n}"
         mails.append(make_mail(subject=subject, attachments=attachments, message_id=f"<backlog-{n}@hongda.cn>"))
     return mails
-
-
-def count(db: Path, sql: str) -> int:
-    if not db.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-            return int(conn.execute(sql).fetchone()[0])
-    except sqlite3.OperationalError:  # schema not created yet
-        return 0
-
-
-def wait_until(predicate: Any, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        if proc.poll() is not None:
-            raise AssertionError(f"daemon exited early with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
-        time.sleep(0.02)
-    raise AssertionError("the daemon made no progress")
 
 
 @pytest.mark.slow

@@ -183,3 +183,20 @@ def test_mailflow_do_runs_the_same_table_and_audits_it(app: App, tmp_path: Path)
         check=True,
     )
     assert '"command": "resend"' in listed.stdout and '"via": "cli"' in listed.stdout
+
+
+def test_the_same_command_mail_delivered_twice_runs_once(app: App) -> None:
+    dead = dead_letter(app)
+    raw = make_mail(
+        sender=SECRETARIAT,
+        subject="指令",
+        body=f"#重发 {dead}",
+        headers={"Authentication-Results": PASSED},
+        message_id="<twice@chamber.example.org>",
+    )
+    maildir = app.settings.data_dir.parent / "Maildir"
+    deliver(maildir, raw)
+    deliver(maildir, raw)  # a second copy, as a mailbox rebuild or a forwarding rule leaves it
+    Daemon(app).run_once()
+    assert [(e.command, e.ok) for e in audit(app)] == [("resend", True)]
+    assert len(reports(app)) == 1
