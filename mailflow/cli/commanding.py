@@ -16,7 +16,7 @@ from mailflow.store import AuditEntry
 from mailflow.workflows.commands import CommandDesk, Requester
 from mailflow.workflows.tx import Tx
 
-from mailflow.cli import ConfigOpt, JsonOpt, LimitOpt, _app, app, audit_app, err, out
+from mailflow.cli.base import ConfigOpt, JsonOpt, LimitOpt, _app, app, audit_app, err, out
 from mailflow.cli.listing import _print_lines, _rows_wanted
 
 

@@ -17,7 +17,7 @@ from mailflow.clock import SystemClock
 from mailflow.outbound.transports import MemoryTransport
 from mailflow.store import InboundMessage, InboundState, Outbox, OutboxState
 
-from mailflow.cli import (
+from mailflow.cli.base import (
     ConfigOpt,
     JsonOpt,
     TABLE_LIMIT,

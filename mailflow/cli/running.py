@@ -26,7 +26,7 @@ from mailflow.store import InboundMessage, InboundState, Outbox, OutboxState, St
 from mailflow.store.db import make_engine
 from mailflow.validate import validate_attachments
 
-from mailflow.cli import (
+from mailflow.cli.base import (
     _refuse_template_errors,
     ConfigOpt,
     _app,

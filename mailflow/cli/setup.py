@@ -20,7 +20,7 @@ from mailflow.store.db import make_engine, migrate, schema_status, write_probe
 from mailflow.store.faults import data_probe
 from mailflow.store.health import read_health
 
-from mailflow.cli import (
+from mailflow.cli.base import (
     _refuse_template_errors,
     LOCALES,
     SKELETON,

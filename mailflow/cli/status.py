@@ -23,7 +23,7 @@ from mailflow.store.db import make_engine, schema_status
 from mailflow.store.faults import data_probe, fault_of
 from mailflow.store.health import read_health
 
-from mailflow.cli import ConfigOpt, JsonOpt, _open_store, _settings, app, out
+from mailflow.cli.base import ConfigOpt, JsonOpt, _open_store, _settings, app, out
 
 STATUS_TIMEOUT = 2.0  # seconds a read may wait for the database
 

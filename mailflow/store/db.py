@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel, create_engine, select
 
 from mailflow.errors import StoreError
-from mailflow.store import storable
+from mailflow.store.storable import install, storable_json
 from mailflow.store.faults import fault_of
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -39,9 +39,9 @@ def make_engine(url: str, *, synchronous: str = "FULL", busy_timeout: float = 30
         engine = create_engine(
             url,
             connect_args={"timeout": busy_timeout, "check_same_thread": False},
-            json_serializer=storable.storable_json,
+            json_serializer=storable_json,
         )
-        storable.install(engine)
+        install(engine)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -62,8 +62,8 @@ def make_engine(url: str, *, synchronous: str = "FULL", busy_timeout: float = 30
             conn.exec_driver_sql("BEGIN" if reader else "BEGIN IMMEDIATE")
 
         return engine
-    engine = create_engine(url, pool_pre_ping=True, json_serializer=storable.storable_json)
-    storable.install(engine)
+    engine = create_engine(url, pool_pre_ping=True, json_serializer=storable_json)
+    install(engine)
     return engine
 
 

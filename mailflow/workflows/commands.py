@@ -155,6 +155,10 @@ class CommandDesk:
         if count < spec.min_args or (spec.max_args is not None and count > spec.max_args):
             return Done(False, (f"参数不符，格式为：{spec.usage[0]}", f"wrong arguments; write: {spec.usage[1]}"))
         call = Call(line.verb, line.args, line.rest_after(1), who.actor, who.role, who.unit_id, who.inbound_id)
+        if who.role != "secretariat" and (
+            spec.unit_of is None or who.unit_id is None or spec.unit_of(call, tx) != who.unit_id
+        ):
+            return Done(False, ("只能对本单位的记录发出此指令", "you may give this command only for your own unit"))
         try:
             with tx.session.begin_nested():
                 return spec.run(call, tx)

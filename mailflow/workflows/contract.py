@@ -150,7 +150,10 @@ class CommandSpec:
     run: CommandRun
     min_args: int = 0
     max_args: int | None = None  # None: any number (a free-text reason at the end)
-    roles: frozenset[str] = frozenset({"secretariat"})  # who may call it (others only for their own unit)
+    roles: frozenset[str] = frozenset({"secretariat"})  # who may call it
+    # For a role below the secretariat: the unit of the record the call names. Such a caller may
+    # act only on its own unit's records; a command without this runs for the secretariat alone.
+    unit_of: Callable[[Call, Tx], int | None] | None = None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from sqlmodel import col, select
 from mailflow.reasons import Reason
 from mailflow.store import (
     AddressFlag,
+    AuditEntry,
     InboundMessage,
     InboundState,
     Liaison,
@@ -121,9 +122,10 @@ def show(call: Call, tx: Tx) -> Done:
         message = tx.get(InboundMessage, record.inbound_id)
         sender = message.sender if message else ""
         state = getattr(record, "state", "recorded")
-        local = record.created_at.astimezone(tx.zone) if record.created_at else None
-        when = f"{local:%Y-%m-%d %H:%M}" if local else ""
-        return Done(True, (f"{ref}：{sender}，{when} 收到，状态 {state}", f"{ref}: {sender}, {when}, {state}"), ref)
+        when = f"{tx.local(record.created_at):%Y-%m-%d %H:%M}" if record.created_at else ""
+        zh, en = f"{ref}：{sender}，{when} 收到，状态 {state}", f"{ref}: {sender}, received {when}, {state}"
+        history_zh, history_en = _history(tx, ref)
+        return Done(True, (zh + history_zh, en + history_en), ref)
     number = _number(ref)
     message = tx.get(InboundMessage, number) if number is not None else None
     if message is not None:
@@ -132,3 +134,18 @@ def show(call: Call, tx: Tx) -> Done:
         zh = f"来信 #{message.id}：{message.sender or '?'}《{message.subject or ''}》，状态 {message.state} {why}"
         return Done(True, (zh.strip(), f"message #{message.id}: {message.state} {why_en}".strip()), f"#{message.id}")
     return Done(False, (f"没有编号为 {ref} 的记录", f"no record numbered {ref}"))
+
+
+def _history(tx: Tx, ref: str) -> tuple[str, str]:
+    """The letters sent under a reference and the commands run on it, oldest first."""
+    letters = tx.session.exec(select(Outbox.id, Outbox.kind, Outbox.state).where(Outbox.reference == ref)).all()
+    done = tx.session.exec(
+        select(AuditEntry.line, AuditEntry.ok).where(AuditEntry.record == ref).order_by(col(AuditEntry.id))
+    ).all()
+    sent = "、".join(f"#{i} {kind}（{state}）" for i, kind, state in letters)
+    sent_en = ", ".join(f"#{i} {kind} ({state})" for i, kind, state in letters)
+    ran = "、".join(f"{line}（{'已执行' if ok else '未执行'}）" for line, ok in done)
+    ran_en = ", ".join(f"{line} ({'done' if ok else 'refused'})" for line, ok in done)
+    zh = (f"；往来邮件：{sent}" if sent else "") + (f"；指令记录：{ran}" if ran else "")
+    en = (f"; letters: {sent_en}" if sent_en else "") + (f"; commands: {ran_en}" if ran_en else "")
+    return zh, en

@@ -17,7 +17,7 @@ from mailflow.app import App
 from mailflow.daemon import Daemon
 from mailflow.outbound.outbox import Draft, queue
 from mailflow.outbound.render import Rendered
-from mailflow.store import AuditEntry, InboundMessage, Outbox, OutboxState
+from mailflow.store import AddressFlag, AuditEntry, InboundMessage, Liaison, Outbox, OutboxState, Unit
 
 OUR_SERVER = "mx.chamber.example.org"
 PASSED = f"{OUR_SERVER}; dkim=pass header.d=chamber.example.org; dmarc=pass header.from=chamber.example.org"
@@ -200,3 +200,80 @@ def test_the_same_command_mail_delivered_twice_runs_once(app: App) -> None:
     Daemon(app).run_once()
     assert [(e.command, e.ok) for e in audit(app)] == [("resend", True)]
     assert len(reports(app)) == 1
+
+
+def test_fix_address_corrects_the_liaison_lifts_the_flag_and_resends_what_bounced(app: App) -> None:
+    bounced = dead_letter(app)
+    with app.store.session() as session:
+        row = session.get(Outbox, bounced)
+        assert row is not None
+        row.state = OutboxState.BOUNCED
+        session.add(AddressFlag(email=LIAISON, reason="5.1.1 user unknown", bounces=1, last_at=app.clock.now()))
+    command(app, f"#更正邮箱 {LIAISON} wang.fang@hongda-machinery.cn", **{"Authentication-Results": PASSED})
+    with app.store.session() as session:
+        assert session.exec(select(Liaison.email)).all() == ["wang.fang@hongda-machinery.cn"]
+        assert session.exec(select(AddressFlag)).all() == []
+    resent = letter(app, bounced)
+    assert resent.recipients == ["wang.fang@hongda-machinery.cn"] and resent.state == OutboxState.SENT
+    (report,) = reports(app)
+    assert "1 条记录，重发 1 封邮件" in report.text
+
+
+def test_reprocess_and_show_by_mail(app: App) -> None:
+    deliver(app.settings.data_dir.parent / "Maildir", make_mail(sender="stranger@example.net", message_id="<s@x>"))
+    Daemon(app).run_once()
+    held = inbound(app, "s@x")
+    assert held.state == "held"
+    add_liaison(app, email="stranger@example.net", unit="新会员有限公司", code="XH002")
+    command(app, f"#查询 {held.id}\n#重新处理 {held.id}", **{"Authentication-Results": PASSED})
+    assert inbound(app, "s@x").state == "processed"  # run again, now from a liaison
+    (report,) = reports(app)
+    assert f"来信 #{held.id}：stranger@example.net" in report.text and "将按现行规则重新处理" in report.text
+
+
+def test_a_leader_may_give_a_workflows_command_only_for_the_own_unit(app: App) -> None:
+    from mailflow.commands import read_commands
+    from mailflow.workflows.commands import CommandDesk, Requester
+    from mailflow.workflows.contract import CommandSpec, Done, Workflow
+    from mailflow.workflows.registry import Registry, standard
+    from mailflow.workflows.tx import Tx
+
+    def unit_of(call, tx):  # type: ignore[no-untyped-def]
+        unit = tx.find(Unit, "code", call.args[0])
+        return unit.id if unit else None
+
+    confirm = CommandSpec(
+        "confirm",
+        ("确认", "confirm"),
+        ("#确认 单位代码", "#confirm unit-code"),
+        ("确认本单位信息", "confirm the unit's details"),
+        lambda call, tx: Done(True, ("已确认", "confirmed"), call.args[0]),
+        min_args=1,
+        max_args=1,
+        roles=frozenset({"secretariat", "leader"}),
+        unit_of=unit_of,
+    )
+    add_liaison(app, email="li@other-unit.cn", unit="另一单位", code="QT003")
+    desk = CommandDesk()
+    desk.registry = Registry.build(standard(Workflow("units", commands=(confirm,)), desk=desk))
+    with app.store.session() as session:
+        own = session.exec(select(Unit).where(Unit.code == "HD001")).one()
+        tx = Tx(session, now=app.clock.now(), zone=app.settings.chamber.zone, message_id_domain="x.cn")
+        leader = Requester(own.leader_email or "", "leader", "mail", unit_id=own.id)
+        report = desk.execute(read_commands("", "#确认 HD001\n#确认 QT003\n#重发 1"), leader, tx)
+    assert [(text, done.ok, done.text[0]) for text, done in report] == [
+        ("#确认 HD001", True, "已确认"),
+        ("#确认 QT003", False, "只能对本单位的记录发出此指令"),
+        ("#重发 1", False, "只有商会秘书处可以发出此指令"),
+    ]
+
+
+def test_show_gives_a_records_state_and_history(app: App) -> None:
+    deliver(app.settings.data_dir.parent / "Maildir", make_mail(message_id="<news@hongda.cn>"))
+    Daemon(app).run_once()
+    command(app, "#查询 bs-2026-0001", **{"Authentication-Results": PASSED})
+    command(app, "#show BS-2026-0001", **{"Authentication-Results": PASSED})
+    first, second = reports(app)
+    assert f"BS-2026-0001：{LIAISON}，2026-11-24 09:00 收到" in first.text
+    assert "往来邮件：#1 ack_submission（sent）" in first.text
+    assert "指令记录：#查询 bs-2026-0001（已执行）" in second.text  # the first #查询 is history now
