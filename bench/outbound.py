@@ -46,7 +46,9 @@ from mailflow.outbound.dispatch import Dispatcher  # noqa: E402
 from mailflow.outbound.outbox import Draft, build_message, queue_once  # noqa: E402
 from mailflow.outbound.render import Renderer  # noqa: E402
 from mailflow.outbound.sender import SenderProcess  # noqa: E402
-from mailflow.outbound.samples import SAMPLES  # noqa: E402
+from mailflow.workflows.registry import standard_samples  # noqa: E402
+
+SAMPLES = standard_samples()
 from mailflow.outbound.smtp import SmtpTransport  # noqa: E402
 from mailflow.store import Outbox, Store  # noqa: E402
 from mailflow.store.db import make_engine  # noqa: E402
