@@ -23,9 +23,10 @@ from mailflow.classify import RuleSet
 from mailflow.clock import Clock
 from mailflow.reasons import Reason
 from mailflow.steps import PREPARE, STEPS, WRITE, Context, Outcome, PipelineSettings, Roster, Step
-from mailflow.store import BlobStore, InboundMessage, InboundState, Store, StoredAttachment
+from mailflow.store import BlobStore, InboundMessage, InboundState, Store
 from mailflow.store.faults import StoreUnavailable, fault_of
 from mailflow.workflows import FINISHERS, Finisher
+from mailflow.workflows.desk import reopen
 from mailflow.workflows.registry import Registry
 
 log = logging.getLogger("mailflow.pipeline")
@@ -247,10 +248,5 @@ class Pipeline:
             row = session.get(InboundMessage, inbound_id)
             if row is None:
                 return "missing"
-            for attachment in session.exec(
-                select(StoredAttachment).where(StoredAttachment.inbound_id == inbound_id)
-            ).all():
-                session.delete(attachment)
-            row.state, row.reasons, row.attempts = InboundState.ARCHIVED, [], 0
-            row.intent = row.category = row.rule = None
+            reopen(session, row)
         return self.process(inbound_id)

@@ -4,8 +4,10 @@ which of them holds a connection; and waiting on a daemon's progress in its SQLi
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -74,3 +76,32 @@ def wait_until(predicate: Any, proc: subprocess.Popen[bytes], timeout: float = 6
             raise AssertionError(f"daemon exited early with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
         time.sleep(0.02)
     raise AssertionError("the daemon made no progress")
+
+
+def kill_daemon_at(
+    config: Path,
+    db: Path,
+    points: list[tuple[str, int]],
+    *,
+    done: tuple[str, int],
+    env: dict[str, str] | None = None,
+) -> int:
+    """Start `mailflow run` and SIGKILL it once the query of each point counts its threshold,
+    again and again, until the `done` query counts its own; how many times it was killed."""
+    kills = 0
+    for sql, threshold in points:
+        if count(db, done[0]) >= done[1]:
+            break
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mailflow", "run", "--config", str(config)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            wait_until(lambda sql=sql, threshold=threshold: count(db, sql) >= threshold, proc)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        kills += 1
+    return kills

@@ -8,7 +8,7 @@ the line of the report that says what happened.
 
 from __future__ import annotations
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from mailflow.reasons import Reason
 from mailflow.store import (
@@ -104,13 +104,19 @@ def reprocess(call: Call, tx: Tx) -> Done:
         return Done(False, (f"没有编号为 {call.args[0]} 的来信", f"no message numbered {call.args[0]}"))
     if row.state not in REPROCESSABLE:
         return Done(False, (f"来信 #{row.id} 状态为 {row.state}，无需重新处理", f"message #{row.id} is {row.state}"))
-    for attachment in tx.session.exec(select(StoredAttachment).where(StoredAttachment.inbound_id == row.id)).all():
-        tx.session.delete(attachment)
-    row.state, row.reasons, row.attempts = InboundState.ARCHIVED, [], 0
-    row.intent = row.category = row.rule = None
+    reopen(tx.session, row)
     return Done(
         True, (f"来信 #{row.id} 将按现行规则重新处理", f"message #{row.id} will be processed again"), f"#{row.id}"
     )
+
+
+def reopen(session: Session, row: InboundMessage) -> None:
+    """Put a finished message back in the queue as if just archived (its stored attachments go;
+    they are cut again from the raw mail)."""
+    for attachment in session.exec(select(StoredAttachment).where(StoredAttachment.inbound_id == row.id)).all():
+        session.delete(attachment)
+    row.state, row.reasons, row.attempts = InboundState.ARCHIVED, [], 0
+    row.intent = row.category = row.rule = None
 
 
 def show(call: Call, tx: Tx) -> Done:

@@ -5,7 +5,6 @@ every one is in a final state, and every one was moved exactly once."""
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from typing import Any
 
 import pytest
 from builders import add_liaison, make_app, make_jpeg, make_mail, write_config
-from processes import count, wait_until
+from processes import kill_daemon_at
 
 PASSWORD_ENV = "MAILFLOW_TEST_IMAP_PASSWORD"
 N = 240
@@ -59,22 +58,7 @@ def test_sigkill_mid_backlog_loses_nothing_and_repeats_nothing(tmp_path: Path, i
     # Kill points alternate between ingest (rows being archived) and the pipeline (rows
     # being finished), so both crash windows are hit.
     kill_points = [(archived, 15), (finished, 40), (archived, 110), (finished, 130), (archived, 200), (finished, 215)]
-    kills = 0
-    for sql, threshold in kill_points:
-        if count(db, finished) >= N:
-            break
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "mailflow", "run", "--config", str(config)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        try:
-            wait_until(lambda sql=sql, threshold=threshold: count(db, sql) >= threshold, proc)
-        finally:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-        kills += 1
+    kills = kill_daemon_at(config, db, kill_points, done=(finished, N), env=env)
     assert kills >= 4, "the backlog must be long enough to kill the daemon several times"
 
     final = subprocess.run(

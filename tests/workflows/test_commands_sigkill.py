@@ -4,7 +4,6 @@ every command ran exactly once, is audited once, and has exactly one report."""
 
 from __future__ import annotations
 
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from builders import LIAISON, SECRETARIAT, add_liaison, deliver, make_app, make_mail, write_config
-from processes import count, wait_until
+from processes import kill_daemon_at
 
 from mailflow.outbound.outbox import Draft, queue
 from mailflow.outbound.render import Rendered
@@ -58,21 +57,8 @@ def test_sigkill_while_running_commands_runs_each_exactly_once(tmp_path: Path) -
     claimed = "SELECT count(*) FROM inbound_message WHERE attempts > 0"
     # The first kill comes as a batch is claimed, before its work commits; the batch's messages are
     # then claimed one at a time, and the next kills land between and inside their commits.
-    kills = 0
-    for sql, threshold in ((claimed, 1), (audited, 20), (audited, 90), (audited, 160), (audited, 220)):
-        if count(db, audited) >= 2 * N:
-            break
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "mailflow", "run", "--config", str(config)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        try:
-            wait_until(lambda sql=sql, threshold=threshold: count(db, sql) >= threshold, proc)
-        finally:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-        kills += 1
+    points = [(claimed, 1), (audited, 20), (audited, 90), (audited, 160), (audited, 220)]
+    kills = kill_daemon_at(config, db, points, done=(audited, 2 * N))
     assert kills >= 3, "the backlog must be long enough to kill the daemon several times"
     final = subprocess.run(
         [sys.executable, "-m", "mailflow", "run", "--once", "--config", str(config)], capture_output=True, check=False
