@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 import mailbox
 import struct
 import zlib
@@ -23,6 +24,9 @@ from mailflow.app import App, build_app
 from mailflow.clock import FixedClock
 from mailflow.config import Settings, settings_from_mapping
 from mailflow.store import Liaison, Unit
+from mailflow.validate.attachments import AttachmentCheck
+from mailflow.workflows.contract import Incoming
+from mailflow.workflows.tx import Tx
 
 REPO = Path(__file__).resolve().parents[1]
 LIAISON = "wangfang@hongda-machinery.cn"
@@ -147,3 +151,12 @@ def add_liaison(app: App, *, email: str = LIAISON, unit: str = "宏达机械有�
 def deliver(maildir: Path, raw: bytes) -> str:
     """Deliver into a Maildir the way an MTA does (into new/)."""
     return mailbox.Maildir(maildir, create=True).add(raw)
+
+
+# What a workflow handler is called with (tests/workflows/conftest.py: the handler_call fixture).
+HandlerCall = Callable[..., tuple[Incoming, Tx]]
+
+
+def photo(name: str = "现场.jpg", *, inline: bool = False) -> AttachmentCheck:
+    """An attachment as the validate step reports a good photo."""
+    return AttachmentCheck(name, name, "jpeg", "jpeg", 200_000, 1600, 1200, is_photo=True, inline=inline)
