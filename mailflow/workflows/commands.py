@@ -93,7 +93,8 @@ class CommandDesk:
     def _answers_our_letter(message: Incoming, tx: Tx) -> bool:
         """It replies to a letter of ours that went to this very address."""
         mail = message.mail
-        named = {m for m in (mail.in_reply_to, *mail.references) if m}
+        # The newest References are the letters replied to; a hostile header may hold thousands.
+        named = {m[:300] for m in (mail.in_reply_to, *mail.references[-50:]) if m}
         if not named:
             return False
         rows = tx.session.exec(select(Outbox.recipients).where(col(Outbox.message_id).in_(named))).all()
