@@ -6,7 +6,7 @@ commands to it when imported, in the order `--help` lists them.
 
 # The commands register with `app` as each module is imported, in the order `--help` lists them.
 # isort: off
-from mailflow.cli import setup, running, listing, status, commanding  # noqa: F401
+from mailflow.cli import setup, running, listing, status, members, commanding  # noqa: F401
 
 # isort: on
 from mailflow.cli.base import app, main

@@ -5,6 +5,7 @@ from mailflow.store.db import Store, make_engine, migrate
 from mailflow.store.models import (
     AddressFlag,
     AuditEntry,
+    Change,
     Counter,
     FolderState,
     InboundMessage,
@@ -24,6 +25,7 @@ from mailflow.store.models import (
 __all__ = [
     "AddressFlag",
     "AuditEntry",
+    "Change",
     "BlobStore",
     "Counter",
     "FolderState",

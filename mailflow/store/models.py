@@ -6,7 +6,7 @@ and schedules only.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, Dialect, Index, TypeDecorator, UniqueConstraint
@@ -132,6 +132,8 @@ class Unit(SQLModel, table=True):
     code: str = Field(max_length=40, unique=True)
     leader_name: str | None = Field(default=None, max_length=100)
     leader_email: str | None = Field(default=None, max_length=320, index=True)
+    leader_phone: str | None = Field(default=None, max_length=60)
+    member_class: str | None = Field(default=None, max_length=60)  # 会员类别: 会长单位, 理事单位, 会员单位 …
     address: str | None = None
     created_at: datetime | None = _ts()
 
@@ -141,6 +143,7 @@ class LiaisonStatus:
     ACTIVE = "active"
     REPLACED = "replaced"
     RETIRED = "retired"
+    ALL = (PENDING, ACTIVE, REPLACED, RETIRED)
 
 
 class Liaison(SQLModel, table=True):
@@ -156,6 +159,8 @@ class Liaison(SQLModel, table=True):
     position: str | None = Field(default=None, max_length=100)
     status: str = Field(default=LiaisonStatus.ACTIVE, max_length=20)
     created_at: datetime | None = _ts()
+    started_on: date | None = None  # active from (local date)
+    ended_on: date | None = None  # replaced or retired on
 
 
 class Submission(SQLModel, table=True):
@@ -308,3 +313,20 @@ class AuditEntry(SQLModel, table=True):
     record: str | None = Field(default=None, max_length=100, index=True)  # BS-2026-0042, #12, an address
     ok: bool = False
     result: str = ""  # what the report said, in the chamber's locale
+
+
+class Change(SQLModel, table=True):
+    """One change to a unit or a liaison: when, which field, old -> new, why, and who (the audit entry)."""
+
+    __tablename__ = "change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime | None = _ts()
+    kind: str = Field(max_length=20)  # unit | liaison
+    subject_id: int = Field(index=True)  # the unit's or the liaison's id
+    unit_id: int = Field(foreign_key="unit.id", index=True)  # the unit it belongs to (for `units show`)
+    field: str = Field(max_length=40)  # a column name, or "created" / "status"
+    old: str | None = None
+    new: str | None = None
+    why: str = Field(default="", max_length=300)
+    audit_id: int | None = Field(default=None, foreign_key="audit_entry.id")

@@ -1,0 +1,159 @@
+"""The member registry from the secretariat's spreadsheet: units and their liaisons, changed in place
+with a history line for every field that changes.
+
+A unit is matched by its 统一社会信用代码, or by its name when the row gives no code. A cell left
+empty changes nothing (an office often leaves out what it does not know); only a value that differs
+is written, so importing the same file twice changes nothing. A row naming a liaison other than the
+unit's active one makes the old liaison `replaced` (with the date) and the new one `active`.
+Everything is checked before anything is written: a row that clashes with the database (a new unit
+without a code, a code another unit holds, a liaison email another unit uses) is refused like a bad
+row of the sheet, and nothing is written while any row is refused unless the caller skips them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlmodel import Session, col, func, select
+
+from mailflow.members.sheet import RowProblem, UnitRow
+from mailflow.store import Change, Liaison, LiaisonStatus, Unit
+
+UNIT_FIELDS = ("name", "code", "member_class", "leader_name", "leader_email", "leader_phone", "address")
+LIAISON_FIELDS = (("name", "liaison_name"), ("phone", "liaison_phone"), ("position", "liaison_position"))
+
+
+@dataclass
+class ImportReport:
+    problems: list[RowProblem] = field(default_factory=list)  # the sheet's and the database's
+    lines: list[str] = field(default_factory=list)  # what changed, one line each (zh-CN)
+    created_units: int = 0
+    updated_units: int = 0
+    new_liaisons: int = 0
+    changes: int = 0
+
+
+def check_against_store(session: Session, rows: Sequence[UnitRow]) -> list[RowProblem]:
+    """Rows that cannot be applied to what the database holds."""
+    problems: list[RowProblem] = []
+    for row in rows:
+        unit = find_unit(session, row)
+        if unit is None and not row.code:
+            problems.append(
+                _problem(
+                    row, "no_code", "新单位缺少统一社会信用代码", "a new unit needs its unified social credit code"
+                )
+            )
+        if row.code:
+            holder = session.exec(select(Unit).where(Unit.code == row.code)).first()
+            if holder is not None and unit is not None and holder.id != unit.id:
+                zh, en = (
+                    f"统一社会信用代码 {row.code} 已属于“{holder.name}”",
+                    f"code {row.code} belongs to {holder.name}",
+                )
+                problems.append(_problem(row, "code_taken", zh, en))
+        if row.liaison_name and not row.liaison_email:
+            problems.append(_problem(row, "liaison_without_email", "联络员没有邮箱", "the liaison has no email"))
+        if row.liaison_email:
+            other = session.exec(
+                select(Liaison, Unit.name)
+                .join(Unit, col(Unit.id) == col(Liaison.unit_id))
+                .where(func.lower(Liaison.email) == row.liaison_email.lower(), Liaison.status == LiaisonStatus.ACTIVE)
+            ).first()
+            if other is not None and (unit is None or other[0].unit_id != unit.id):
+                zh = f"联络员邮箱 {row.liaison_email} 已是“{other[1]}”的联络员邮箱"
+                problems.append(_problem(row, "email_taken", zh, f"{row.liaison_email} is the liaison of {other[1]}"))
+    return problems
+
+
+def apply_rows(
+    session: Session, rows: Sequence[UnitRow], *, now: datetime, today: date, why: str, audit_id: int | None
+) -> ImportReport:
+    """Write the rows (already checked), with a history line per changed field."""
+    report = ImportReport()
+    for row in rows:
+        unit = find_unit(session, row)
+        if unit is None:
+            unit = Unit(name=row.name, code=row.code, created_at=now)
+            for name in UNIT_FIELDS[2:]:
+                setattr(unit, name, getattr(row, name) or None)
+            session.add(unit)
+            session.flush()
+            _record(session, report, unit, "unit", unit.id or 0, "created", None, row.name, now, why, audit_id)
+            report.created_units += 1
+        else:
+            before = report.changes
+            for name in UNIT_FIELDS:
+                new, old = getattr(row, name), getattr(unit, name)
+                if new and new != (old or ""):
+                    setattr(unit, name, new)
+                    _record(session, report, unit, "unit", unit.id or 0, name, old, new, now, why, audit_id)
+            report.updated_units += report.changes > before
+        if row.liaison_email:
+            _liaison(session, report, unit, row, now=now, today=today, why=why, audit_id=audit_id)
+    return report
+
+
+def find_unit(session: Session, row: UnitRow) -> Unit | None:
+    if row.code:
+        found = session.exec(select(Unit).where(Unit.code == row.code)).first()
+        if found is not None:
+            return found
+    return session.exec(select(Unit).where(Unit.name == row.name)).first()
+
+
+def _liaison(
+    session: Session, report: ImportReport, unit: Unit, row: UnitRow, *, now: datetime, today: date, why: str,
+    audit_id: int | None,
+) -> None:  # fmt: skip
+    active = session.exec(
+        select(Liaison).where(Liaison.unit_id == unit.id, Liaison.status == LiaisonStatus.ACTIVE)
+    ).all()
+    same = next((x for x in active if x.email.lower() == row.liaison_email.lower()), None)
+    if same is not None:
+        for name, column in LIAISON_FIELDS:
+            new, old = getattr(row, column), getattr(same, name)
+            if new and new != (old or ""):
+                setattr(same, name, new)
+                _record(session, report, unit, "liaison", same.id or 0, name, old, new, now, why, audit_id)
+        return
+    for old in active:
+        old.status, old.ended_on = LiaisonStatus.REPLACED, today
+        _record(session, report, unit, "liaison", old.id or 0, "status", "active", "replaced", now, why, audit_id)
+    new = Liaison(
+        unit_id=unit.id or 0,
+        name=row.liaison_name or row.liaison_email,
+        email=row.liaison_email,
+        phone=row.liaison_phone or None,
+        position=row.liaison_position or None,
+        status=LiaisonStatus.ACTIVE,
+        created_at=now,
+        started_on=today,
+    )
+    session.add(new)
+    session.flush()
+    _record(
+        session, report, unit, "liaison", new.id or 0, "created", None, f"{new.name} <{new.email}>", now, why, audit_id
+    )
+    report.new_liaisons += 1
+
+
+def _record(
+    session: Session, report: ImportReport, unit: Unit, kind: str, subject_id: int, name: str,
+    old: str | None, new: str | None, now: datetime, why: str, audit_id: int | None,
+) -> None:  # fmt: skip
+    session.add(
+        Change(
+            at=now, kind=kind, subject_id=subject_id, unit_id=unit.id or 0, field=name, old=old, new=new,
+            why=why[:300], audit_id=audit_id,
+        )
+    )  # fmt: skip
+    report.changes += 1
+    who = "单位" if kind == "unit" else "联络员"
+    report.lines.append(f"{unit.name}：{who} {name}：{old or '（无）'} → {new or '（无）'}")
+
+
+def _problem(row: UnitRow, kind: str, zh: str, en: str) -> RowProblem:
+    return RowProblem(row.row, kind, f"第 {row.row} 行：{zh}", f"row {row.row}: {en}")

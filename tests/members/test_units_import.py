@@ -1,0 +1,124 @@
+"""GIVEN the secretariat's spreadsheet WHEN `mailflow units import` runs THEN units and liaisons are
+created, a second import of the same file changes nothing, an edited file updates in place with a
+history line per change (and the old liaison becomes replaced), and a file with a bad row writes
+nothing unless --skip-bad; `units export` writes the same layout back."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from builders import make_app, write_config
+from openpyxl import Workbook
+from sqlmodel import col, select
+
+from mailflow.members import read_units
+from mailflow.store import AuditEntry, Change, Liaison, Unit
+
+HEADER = [
+    "单位名称",
+    "统一社会信用代码",
+    "会员类别",
+    "负责人",
+    "负责人邮箱",
+    "负责人手机",
+    "联络员",
+    "联络员邮箱",
+    "联络员手机",
+    "职务",
+]
+HONGDA = ["成都宏达机械有限公司", "91110000802100433B", "理事单位", "李建国", "lijg@hongda.cn", "13800138000"]
+TIANFU = ["天府精密制造有限公司", "914403001922038216", "会员单位", "赵强", "zhaoq@tianfu.cn", "13900139000"]
+
+
+def sheet(path: Path, *rows: list[str]) -> Path:
+    book = Workbook()
+    ws = book.active
+    assert ws is not None
+    ws.append(["成都市机械制造业商会会员单位名录（2026年）"])  # a title row above the header, as offices write
+    ws.append(HEADER)
+    for row in rows:
+        ws.append(row)
+    book.save(path)
+    return path
+
+
+def mailflow(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mailflow", *args, "--config", str(config)], capture_output=True, text=True, check=False
+    )
+
+
+def test_import_reimport_edit_and_history(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    first = sheet(
+        tmp_path / "名录.xlsx",
+        [*HONGDA, "王芳", "wangfang@hongda.cn", "13700137000", "办公室主任"],
+        [*TIANFU, "赵敏", "zhaomin@tianfu.cn", "", ""],
+    )
+    done = mailflow(config, "units", "import", str(first))
+    assert done.returncode == 0, done.stderr
+    assert "2 new unit(s), 0 updated, 2 new liaison(s)" in done.stdout
+    again = mailflow(config, "units", "import", str(first))
+    assert again.returncode == 0 and "0 new unit(s), 0 updated, 0 new liaison(s), 0 change(s)" in again.stdout
+
+    edited = sheet(
+        tmp_path / "名录-修订.xlsx",
+        [*HONGDA[:5], "13800138001", "刘洋", "liuyang@hongda.cn", "", "综合部"],  # new phone, a new liaison
+        [*TIANFU, "赵敏", "zhaomin@tianfu.cn", "", ""],
+    )
+    dry = mailflow(config, "units", "import", "--dry-run", str(edited))
+    assert dry.returncode == 0 and "dry run, nothing written" in dry.stdout and "13800138001" in dry.stdout
+    assert mailflow(config, "units", "import", str(edited)).returncode == 0
+
+    app = make_app(tmp_path)
+    with app.store.session() as session:
+        unit = session.exec(select(Unit).where(Unit.code == "91110000802100433B")).one()
+        assert (unit.leader_phone, unit.member_class) == ("13800138001", "理事单位")
+        liaisons = session.exec(select(Liaison).where(Liaison.unit_id == unit.id).order_by(col(Liaison.id))).all()
+        assert [(x.email, x.status, x.ended_on is not None) for x in liaisons] == [
+            ("wangfang@hongda.cn", "replaced", True),
+            ("liuyang@hongda.cn", "active", False),
+        ]
+        changes = session.exec(select(Change).where(Change.unit_id == unit.id).order_by(col(Change.id))).all()
+        edits = [(c.field, c.old, c.new) for c in changes if c.why == "导入 名录-修订.xlsx"]
+        assert ("leader_phone", "13800138000", "13800138001") in edits and ("status", "active", "replaced") in edits
+        audits = session.exec(select(AuditEntry).where(AuditEntry.command == "units-import")).all()
+        assert len(audits) == 3 and all(c.audit_id in {a.id for a in audits} for c in changes)  # the dry run: none
+    app.close()
+
+    shown = mailflow(config, "units", "show", "91110000802100433B")
+    assert "13800138000" in shown.stdout and "13800138001" in shown.stdout and "replaced" in shown.stdout
+    listed = json.loads(mailflow(config, "liaisons", "list", "--json", "--state", "active").stdout)
+    assert sorted(x["email"] for x in listed) == ["liuyang@hongda.cn", "zhaomin@tianfu.cn"]
+
+    exported = tmp_path / "导出.csv"
+    assert mailflow(config, "units", "export", str(exported)).returncode == 0
+    back = read_units(exported)
+    assert back.ok and [(r.code, r.leader_phone, r.liaison_email) for r in back.rows] == [
+        ("91110000802100433B", "13800138001", "liuyang@hongda.cn"),
+        ("914403001922038216", "13900139000", "zhaomin@tianfu.cn"),
+    ]
+
+
+def test_a_bad_row_writes_nothing_unless_skipped(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    bad_code = "91110000802100433C"  # the check character is wrong
+    path = sheet(
+        tmp_path / "名录.xlsx",
+        [*HONGDA, "王芳", "wangfang@hongda.cn", "", ""],
+        ["坏代码有限公司", bad_code, "会员单位", "张三", "zhangsan@bad.cn", ""],
+    )
+    refused = mailflow(config, "units", "import", str(path))
+    assert refused.returncode == 1 and "第 4 行" in refused.stderr and "nothing written" in refused.stderr
+    app = make_app(tmp_path)
+    with app.store.session() as session:
+        assert session.exec(select(Unit)).all() == []
+    app.close()
+    skipped = mailflow(config, "units", "import", "--skip-bad", str(path))
+    assert skipped.returncode == 1 and "1 new unit(s)" in skipped.stdout  # applied, but still says a row was bad
+    taken = sheet(tmp_path / "另一.xlsx", [*TIANFU, "王芳", "wangfang@hongda.cn", "", ""])
+    clash = mailflow(config, "units", "import", str(taken))
+    assert clash.returncode == 1 and "已是“成都宏达机械有限公司”的联络员邮箱" in clash.stderr
