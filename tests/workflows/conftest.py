@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
-from builders import LIAISON, HandlerCall, add_liaison, make_app
+from builders import LIAISON, HandlerCall
 from sqlmodel import Session
 
 from mailflow.app import App
@@ -20,21 +19,14 @@ from mailflow.workflows.tx import Tx
 
 
 @pytest.fixture
-def store_app(tmp_path: Path) -> Iterator[App]:
-    application = make_app(tmp_path)
-    add_liaison(application)
-    yield application
-    application.close()
-
-
-@pytest.fixture
-def session(store_app: App) -> Iterator[Session]:
-    with store_app.store.session() as open_session:
+def session(app: App) -> Iterator[Session]:
+    """A session over the shared `app` fixture's store (tests/conftest.py)."""
+    with app.store.session() as open_session:
         yield open_session
 
 
 @pytest.fixture
-def handler_call(store_app: App, session: Session) -> HandlerCall:
+def handler_call(app: App, session: Session) -> HandlerCall:
     """(Incoming, Tx) for a message with `intent`; keywords replace Incoming's fields."""
 
     def make(intent: str, **fields: Any) -> tuple[Incoming, Tx]:
@@ -55,9 +47,9 @@ def handler_call(store_app: App, session: Session) -> HandlerCall:
             mail=mail,
             checks=(),
             authenticated=False,
-            received_at=store_app.clock.now(),
+            received_at=app.clock.now(),
         )
-        tx = Tx(session, now=store_app.clock.now(), zone=store_app.settings.chamber.zone, message_id_domain="x.cn")
+        tx = Tx(session, now=app.clock.now(), zone=app.settings.chamber.zone, message_id_domain="x.cn")
         return replace(message, **fields), tx
 
     return make
