@@ -71,7 +71,15 @@ def build_app(
     attachments = BlobStore(data / "attachments", fsync=False)
     finishers = (*FINISHERS, make_replies(settings, renderer).answer)
     pipeline = Pipeline(
-        store, raw, attachments, rules, pipeline_settings(settings), clock, registry=registry, finishers=finishers
+        store,
+        raw,
+        attachments,
+        rules,
+        pipeline_settings(settings),
+        clock,
+        registry=registry,
+        renderer=renderer,
+        finishers=finishers,
     )
     sources = [(make_source(s, settings), make_archiver(s, settings, store, raw, clock)) for s in settings.sources]
     dispatcher = make_dispatcher(settings, store, clock, transport)

@@ -25,6 +25,7 @@ from mailflow.reasons import Reason
 from mailflow.steps import PREPARE, STEPS, WRITE, Context, Outcome, PipelineSettings, Roster, Step
 from mailflow.store import BlobStore, InboundMessage, InboundState, Store
 from mailflow.store.faults import StoreUnavailable, fault_of
+from mailflow.outbound.render import Renderer
 from mailflow.workflows import FINISHERS, Finisher
 from mailflow.workflows.desk import reopen
 from mailflow.workflows.registry import Registry
@@ -45,10 +46,12 @@ class Pipeline:
         clock: Clock,
         *,
         registry: Registry,
+        renderer: Renderer | None = None,
         finishers: Sequence[Finisher] = FINISHERS,
         batch_size: int = 100,
     ) -> None:
         self.registry = registry
+        self.renderer = renderer
         self.finishers = tuple(finishers)
         self.store = store
         self.raw = raw
@@ -228,7 +231,9 @@ class Pipeline:
     def _context(self, row: InboundMessage, session: Session, roster: Roster) -> Context:
         raw = self.raw.get(row.sha256)
         now = self.clock.now()
-        return Context(row, raw, session, now, self.settings, self.rules, self.attachments, roster, self.registry)
+        return Context(
+            row, raw, session, now, self.settings, self.rules, self.attachments, roster, self.registry, self.renderer
+        )
 
     def _conclude(self, ctx: Context, outcome: Outcome | None) -> None:
         """Record the outcome on the message, then what follows from it (in the same transaction)."""

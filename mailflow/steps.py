@@ -31,6 +31,7 @@ from mailflow.store import (
     Unit,
 )
 from mailflow.validate import AttachmentCheck, validate_attachments
+from mailflow.outbound.render import Renderer
 from mailflow.workflows.contract import Handled, Incoming
 from mailflow.workflows.registry import Registry
 from mailflow.workflows.tx import Tx
@@ -90,6 +91,7 @@ class Context:
     attachments: BlobStore
     roster: Roster
     registry: Registry
+    renderer: Renderer | None = None  # for the letters a workflow writes besides its reply
     mail: ParsedMail | None = None
     sender_role: str = "unknown"
     member: Member | None = None  # the unit (and liaison) the sender speaks for
@@ -244,7 +246,13 @@ def act_step(ctx: Context) -> Outcome | None:
     handler = ctx.registry.handlers.get(intent)
     if handler is None:  # rules are checked against the registry at start; a stale rule set is held
         return Outcome(InboundState.HELD, (Reason("unknown_intent"),))
-    tx = Tx(ctx.session, now=ctx.now, zone=ctx.settings.zone, message_id_domain=ctx.settings.message_id_domain)
+    tx = Tx(
+        ctx.session,
+        now=ctx.now,
+        zone=ctx.settings.zone,
+        message_id_domain=ctx.settings.message_id_domain,
+        renderer=ctx.renderer,
+    )
     return handler(incoming(ctx), tx)
 
 

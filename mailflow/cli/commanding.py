@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from sqlmodel import col, select
 
+from mailflow.app import make_renderer
 from mailflow.commands import read_commands
 from mailflow.reasons import in_locale
 from mailflow.store import AuditEntry
@@ -38,6 +39,7 @@ def do(
                 now=application.clock.now(),
                 zone=application.settings.chamber.zone,
                 message_id_domain=application.settings.chamber.message_id_domain,
+                renderer=make_renderer(application.settings),
             )
             report = runner.execute(commands, who, tx)
     failed = False

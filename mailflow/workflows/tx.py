@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, SQLModel
 
 from mailflow.outbound.outbox import Draft, queue
+from mailflow.outbound.render import Renderer, local_date
 from mailflow.store import AuditEntry, Outbox
 from mailflow.store.db import find_one
 from mailflow.workflows.references import next_reference
@@ -23,11 +24,20 @@ T = TypeVar("T", bound=SQLModel)
 
 
 class Tx:
-    def __init__(self, session: Session, *, now: datetime, zone: ZoneInfo, message_id_domain: str) -> None:
+    def __init__(
+        self,
+        session: Session,
+        *,
+        now: datetime,
+        zone: ZoneInfo,
+        message_id_domain: str,
+        renderer: Renderer | None = None,
+    ) -> None:
         self.session = session  # for the queries a workflow's own tables need; never commit on it
         self.now = now
         self.zone = zone
         self.message_id_domain = message_id_domain
+        self.renderer = renderer
 
     def find(self, model: type[T], field: str, value: Any) -> T | None:
         """The row whose `field` equals `value`, including one added earlier in this transaction."""
@@ -68,6 +78,14 @@ class Tx:
                 line=line[:1000], record=record[:100] if record else None, ok=ok, result=result,
             )
         )  # fmt: skip
+
+    def letter(self, kind: str, to: str, values: dict[str, Any], *, key: str, reference: str | None = None) -> Outbox:
+        """Render a letter of `kind` in the chamber's locale and queue it under `key` (once, ever)."""
+        if self.renderer is None:
+            raise RuntimeError("this transaction cannot write letters (no templates given)")
+        when = local_date(self.now, self.zone, self.renderer.locale)
+        rendered = self.renderer.render(kind, values, sent_on=when)
+        return self.queue(Draft(key=key, kind=kind, recipients=[to], rendered=rendered, reference=reference))
 
     def local(self, when: datetime | None = None) -> datetime:
         return (when or self.now).astimezone(self.zone)

@@ -98,8 +98,8 @@ def test_the_digest_lists_each_item_with_its_command(tmp_path: Path) -> None:
     digest = the_digest(app)
     assert digest.subject == "【每日摘要】2026年11月24日 待处理事项 6 项"  # the submission is counted, not listed
     text = digest.text
-    # No workflow offers #批准 or #采用 yet: the digest names only commands that exist.
-    assert "| DJ-2026-0007 | 李明 liming@example.cn |  |" in text
+    # No workflow offers #采用 yet: the digest names only commands that exist.
+    assert "| DJ-2026-0007 | 李明 liming@example.cn | #批准 DJ-2026-0007 |" in text
     assert "BS-2026-0042" not in text and "- 新收报送信息：1 项" in text  # routine: a count, after the decisions
     # What needs a decision comes first, then what falls due, then the counts.
     assert (
@@ -108,7 +108,7 @@ def test_the_digest_lists_each_item_with_its_command(tmp_path: Path) -> None:
         < text.index("近期到期事项")
         < text.index("新收报送信息")
     )
-    assert "#批准" not in text and "#采用" not in text
+    assert "#采用" not in text
     assert (
         "| #1 | liaison1@unit.example.cn《【已收到】BS-2026-0001 展会信息》 发送失败：550 5.1.1 no such user | #重发 1 |"
         in text
@@ -147,7 +147,7 @@ def test_a_cell_never_splits_the_table(tmp_path: Path) -> None:
         )
     app.scheduler.run_due()
     digest = the_digest(app)
-    assert "| DJ-2026-0008 | 王｜五 <b> a@b.cn |  |" in digest.text
+    assert "| DJ-2026-0008 | 王｜五 <b> a@b.cn | #批准 DJ-2026-0008 |" in digest.text
     assert "王｜五 &lt;b&gt;" in digest.html
     app.close()
 

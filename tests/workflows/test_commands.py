@@ -10,14 +10,24 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from builders import LIAISON, SECRETARIAT, add_liaison, deliver, make_app, make_mail, write_config
+from builders import LIAISON, SECRETARIAT, add_liaison, deliver, make_app, make_jpeg, make_mail, write_config
 from sqlmodel import col, select
 
 from mailflow.app import App
 from mailflow.daemon import Daemon
 from mailflow.outbound.outbox import Draft, queue
 from mailflow.outbound.render import Rendered
-from mailflow.store import AddressFlag, AuditEntry, InboundMessage, Liaison, Outbox, OutboxState, Unit
+from mailflow.store import (
+    AddressFlag,
+    AuditEntry,
+    Change,
+    InboundMessage,
+    Liaison,
+    Outbox,
+    OutboxState,
+    Registration,
+    Unit,
+)
 
 OUR_SERVER = "mx.chamber.example.org"
 PASSED = f"{OUR_SERVER}; dkim=pass header.d=chamber.example.org; dmarc=pass header.from=chamber.example.org"
@@ -133,7 +143,8 @@ def test_odd_lines_each_get_their_own_answer(app: App) -> None:
     body = (
         f"＃重发　{dead}\n"  # full-width, as a Chinese input method types it
         f"#重发 {dead}\n"  # the same again: done once
-        "#批准 DJ-2026-0001\n"  # no workflow offers it yet
+        "#批准 DJ-2026-0001\n"  # an unknown reference
+        "#发布 网站\n"  # no workflow offers it
         "#resend\n"  # an argument missing
         "#show BS-2026-9999\n"  # mixed zh/en, an unknown reference
         "\n-----原始邮件-----\n"
@@ -144,13 +155,15 @@ def test_odd_lines_each_get_their_own_answer(app: App) -> None:
     assert [(e.command, e.ok) for e in entries] == [
         ("resend", True),
         ("resend", False),
-        ("批准", False),
+        ("approve", False),
+        ("发布", False),
         ("resend", False),
         ("show", False),
     ]
     (report,) = reports(app)
     assert "与第 1 条指令相同，只执行一次" in report.text
-    assert "无法识别的指令“#批准”" in report.text and "#帮助" in report.text
+    assert "没有编号为 DJ-2026-0001 的登记申请" in report.text
+    assert "无法识别的指令“#发布”" in report.text and "#帮助" in report.text and "#批准" in report.text
     assert "参数不符，格式为：#重发 编号" in report.text
     assert "没有编号为 BS-2026-9999 的记录" in report.text
     assert report.text.count("#重发") >= 2 and "-----原始邮件-----" not in report.text
@@ -277,3 +290,49 @@ def test_show_gives_a_records_state_and_history(app: App) -> None:
     assert f"BS-2026-0001：{LIAISON}，2026-11-24 09:00 收到" in first.text
     assert "往来邮件：#1 ack_submission（sent）" in first.text
     assert "指令记录：#查询 bs-2026-0001（已执行）" in second.text  # the first #查询 is history now
+
+
+def registration(app: App, subject: str, sender: str) -> None:
+    photo = make_jpeg(width=1200, height=900)
+    raw = make_mail(
+        sender=sender, sender_name="李明", subject=subject, attachments=[("单位证明.jpg", photo, "image/jpeg")]
+    )
+    deliver(app.settings.data_dir.parent / "Maildir", raw)
+    Daemon(app).run_once()
+
+
+def letters(app: App, kind: str) -> list[Outbox]:
+    with app.store.session() as session:
+        return list(session.exec(select(Outbox).where(Outbox.kind == kind)).all())
+
+
+def test_approving_a_registration_makes_the_liaison_active_and_tells_everyone(app: App) -> None:
+    registration(app, "【登记】宏达机械有限公司 联络员李明", "liming@hongda-machinery.cn")
+    command(app, "#批准 DJ-2026-0001", **{"Authentication-Results": PASSED})
+    with app.store.session() as session:
+        liaisons = session.exec(select(Liaison.email, Liaison.status).order_by(col(Liaison.id))).all()
+        assert liaisons == [(LIAISON, "replaced"), ("liming@hongda-machinery.cn", "active")]
+        assert session.exec(select(Registration.state)).one() == "approved"
+        history = session.exec(select(Change.field, Change.why)).all()
+        assert ("created", "批准 DJ-2026-0001") in history and ("status", "批准 DJ-2026-0001") in history
+    (welcome,) = letters(app, "liaison_welcome")
+    (notice,) = letters(app, "leader_notice")
+    assert welcome.recipients == ["liming@hongda-machinery.cn"] and "宏达机械有限公司的商会联络员" in welcome.text
+    assert notice.recipients == ["leader@hongda-machinery.cn"] and "李明（liming@hongda-machinery.cn）" in notice.text
+    command(app, "#批准 DJ-2026-0001", **{"Authentication-Results": PASSED})  # a second time: refused
+    assert "DJ-2026-0001 已处理（approved）" in reports(app)[-1].text and len(letters(app, "liaison_welcome")) == 1
+
+
+def test_a_registration_without_a_known_unit_asks_for_its_code_and_can_be_returned(app: App) -> None:
+    registration(app, "【登记】新成立的公司 王五", "wangwu@new.cn")
+    registration(app, "【登记】另一家公司 赵六", "zhaoliu@other.cn")
+    command(
+        app,
+        "#批准 DJ-2026-0001\n#批准 DJ-2026-0002 HD001\n#退回 DJ-2026-0002 重复\n#退回 DJ-2026-0001 单位证明未加盖公章",
+        **{"Authentication-Results": PASSED},
+    )
+    (report,) = reports(app)
+    assert "请在编号后写明单位的统一社会信用代码" in report.text
+    assert "DJ-2026-0002 已批准" in report.text and "DJ-2026-0002 已处理（approved）" in report.text
+    (returned,) = letters(app, "registration_returned")
+    assert returned.recipients == ["wangwu@new.cn"] and "单位证明未加盖公章" in returned.text
