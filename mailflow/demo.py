@@ -45,16 +45,23 @@ class Member:
 MEMBERS = (
     Member(
         "成都宏达机械有限公司",
-        "HD001",
+        "91510100MA61R8KX1H",  # 统一社会信用代码 (made up, with a valid check character)
         "王芳",
         "wangfang@hongda-machinery.cn",
         "李建国",
         "lijianguo@hongda-machinery.cn",
     ),
-    Member("四川锦程数控设备有限公司", "JC002", "刘洋", "liuyang@jincheng-cnc.cn", "陈志强", "chenzq@jincheng-cnc.cn"),
+    Member(
+        "四川锦程数控设备有限公司",
+        "91510100MA62C3JQ2K",
+        "刘洋",
+        "liuyang@jincheng-cnc.cn",
+        "陈志强",
+        "chenzq@jincheng-cnc.cn",
+    ),
     Member(
         "成都天府精工股份有限公司",
-        "TF003",
+        "91510100MA68U5TP7H",
         "赵敏",
         "zhaomin@tianfu-precision.com",
         "周立新",

@@ -122,3 +122,23 @@ def test_a_bad_row_writes_nothing_unless_skipped(tmp_path: Path) -> None:
     taken = sheet(tmp_path / "另一.xlsx", [*TIANFU, "王芳", "wangfang@hongda.cn", "", ""])
     clash = mailflow(config, "units", "import", str(taken))
     assert clash.returncode == 1 and "已是“成都宏达机械有限公司”的联络员邮箱" in clash.stderr
+
+
+def test_the_demo_units_export_and_import_as_they_are(tmp_path: Path) -> None:
+    """`mailflow demo` seeds units a real sheet could hold: their export imports back with no change."""
+    from mailflow.demo import MEMBERS
+    from mailflow.members import is_valid_code
+
+    assert all(is_valid_code(member.code) for member in MEMBERS)
+    config = write_config(tmp_path)
+    app = make_app(tmp_path)
+    with app.store.session() as session:
+        for member in MEMBERS:
+            session.add(
+                Unit(name=member.unit, code=member.code, leader_name=member.leader, leader_email=member.leader_email)
+            )
+    app.close()
+    exported = tmp_path / "名录.xlsx"
+    assert mailflow(config, "units", "export", str(exported)).returncode == 0
+    again = mailflow(config, "units", "import", str(exported))
+    assert again.returncode == 0 and "0 change(s)" in again.stdout, again.stderr
