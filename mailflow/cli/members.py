@@ -11,7 +11,7 @@ import typer
 from sqlmodel import Session, col, select
 
 from mailflow.members import SheetError, UnitRow, read_units, write_units
-from mailflow.members.registry import apply_rows, check_against_store
+from mailflow.members.registry import active_liaisons, apply_rows, check_against_store
 from mailflow.reasons import in_locale
 from mailflow.store import Change, Liaison, LiaisonStatus, Unit
 from mailflow.workflows.tx import Tx
@@ -88,7 +88,7 @@ def units_export(file: FileArg, config: ConfigOpt = None) -> None:
     with _app(config) as application, application.store.session() as session:
         rows = []
         for number, unit in enumerate(session.exec(select(Unit).order_by(col(Unit.id))).all(), start=2):
-            liaison = _active(session, unit.id)
+            liaison = _active(session, unit)
             rows.append(
                 UnitRow(
                     number, unit.name, unit.code, unit.member_class or "", unit.leader_name or "",
@@ -111,7 +111,7 @@ def units_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     with _app(config) as application, application.store.session() as session:
         items = []
         for unit in session.exec(select(Unit).order_by(col(Unit.id))).all():
-            liaison = _active(session, unit.id)
+            liaison = _active(session, unit)
             items.append(
                 {
                     "code": unit.code, "name": unit.name, "member_class": unit.member_class,
@@ -177,6 +177,7 @@ def liaisons_list(config: ConfigOpt = None, as_json: JsonOpt = False, state: Sta
     _print_lines(keys, [tuple(str(i[k] or "") for k in keys) for i in items])
 
 
-def _active(session: Session, unit_id: int | None) -> Liaison | None:
-    query = select(Liaison).where(Liaison.unit_id == unit_id, Liaison.status == LiaisonStatus.ACTIVE)
-    return session.exec(query.order_by(col(Liaison.id).desc())).first()
+def _active(session: Session, unit: Unit) -> Liaison | None:
+    """The unit's active liaison (the newest, should there be more than one)."""
+    active = active_liaisons(session, unit)
+    return active[-1] if active else None

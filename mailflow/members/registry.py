@@ -34,6 +34,11 @@ class ImportReport:
     new_liaisons: int = 0
     changes: int = 0
 
+    def note(self, unit: Unit, change: Change) -> None:
+        self.changes += 1
+        who = "单位" if change.kind == "unit" else "联络员"
+        self.lines.append(f"{unit.name}：{who} {change.field}：{change.old or '（无）'} → {change.new or '（无）'}")
+
 
 def check_against_store(session: Session, rows: Sequence[UnitRow]) -> list[RowProblem]:
     """Rows that cannot be applied to what the database holds."""
@@ -108,10 +113,7 @@ def _liaison(
     session: Session, report: ImportReport, unit: Unit, row: UnitRow, *, now: datetime, today: date, why: str,
     audit_id: int | None,
 ) -> None:  # fmt: skip
-    active = session.exec(
-        select(Liaison).where(Liaison.unit_id == unit.id, Liaison.status == LiaisonStatus.ACTIVE)
-    ).all()
-    same = next((x for x in active if x.email.lower() == row.liaison_email.lower()), None)
+    same = next((x for x in active_liaisons(session, unit) if x.email.lower() == row.liaison_email.lower()), None)
     if same is not None:
         for name, column in LIAISON_FIELDS:
             new, old = getattr(row, column), getattr(same, name)
@@ -119,40 +121,65 @@ def _liaison(
                 setattr(same, name, new)
                 _record(session, report, unit, "liaison", same.id or 0, name, old, new, now, why, audit_id)
         return
-    for old in active:
-        old.status, old.ended_on = LiaisonStatus.REPLACED, today
-        _record(session, report, unit, "liaison", old.id or 0, "status", "active", "replaced", now, why, audit_id)
-    new = Liaison(
-        unit_id=unit.id or 0,
-        name=row.liaison_name or row.liaison_email,
-        email=row.liaison_email,
-        phone=row.liaison_phone or None,
-        position=row.liaison_position or None,
-        status=LiaisonStatus.ACTIVE,
-        created_at=now,
-        started_on=today,
-    )
-    session.add(new)
-    session.flush()
-    _record(
-        session, report, unit, "liaison", new.id or 0, "created", None, f"{new.name} <{new.email}>", now, why, audit_id
-    )
+    name, email = row.liaison_name or row.liaison_email, row.liaison_email
+    _, changes = appoint(
+        session, unit, name, email, phone=row.liaison_phone, position=row.liaison_position, now=now, today=today,
+        why=why, audit_id=audit_id,
+    )  # fmt: skip
+    for change in changes:
+        report.note(unit, change)
     report.new_liaisons += 1
+
+
+def active_liaisons(session: Session, unit: Unit) -> list[Liaison]:
+    """The unit's active liaisons, oldest first (normally one)."""
+    query = select(Liaison).where(Liaison.unit_id == unit.id, Liaison.status == LiaisonStatus.ACTIVE)
+    return list(session.exec(query.order_by(col(Liaison.id))).all())
+
+
+def appoint(
+    session: Session, unit: Unit, name: str, email: str, *, phone: str = "", position: str = "", now: datetime,
+    today: date, why: str, audit_id: int | None = None,
+) -> tuple[Liaison, list[Change]]:  # fmt: skip
+    """Make `email` the unit's active liaison: those active before are `replaced` from `today`.
+    Every change is written to the history; they are returned too."""
+    changes = []
+    for old in active_liaisons(session, unit):
+        old.status, old.ended_on = LiaisonStatus.REPLACED, today
+        changes.append(
+            record_change(session, unit, "liaison", old.id or 0, "status", "active", "replaced", now, why, audit_id)
+        )
+    liaison = Liaison(
+        unit_id=unit.id or 0, name=name, email=email, phone=phone or None, position=position or None,
+        status=LiaisonStatus.ACTIVE, created_at=now, started_on=today,
+    )  # fmt: skip
+    session.add(liaison)
+    session.flush()
+    created = f"{liaison.name} <{liaison.email}>"
+    changes.append(
+        record_change(session, unit, "liaison", liaison.id or 0, "created", None, created, now, why, audit_id)
+    )
+    return liaison, changes
+
+
+def record_change(
+    session: Session, unit: Unit, kind: str, subject_id: int, name: str, old: str | None, new: str | None,
+    now: datetime, why: str, audit_id: int | None,
+) -> Change:  # fmt: skip
+    """One line of a unit's history: a field of the unit or of one of its liaisons, old -> new."""
+    change = Change(
+        at=now, kind=kind, subject_id=subject_id, unit_id=unit.id or 0, field=name, old=old, new=new, why=why[:300],
+        audit_id=audit_id,
+    )  # fmt: skip
+    session.add(change)
+    return change
 
 
 def _record(
     session: Session, report: ImportReport, unit: Unit, kind: str, subject_id: int, name: str,
     old: str | None, new: str | None, now: datetime, why: str, audit_id: int | None,
 ) -> None:  # fmt: skip
-    session.add(
-        Change(
-            at=now, kind=kind, subject_id=subject_id, unit_id=unit.id or 0, field=name, old=old, new=new,
-            why=why[:300], audit_id=audit_id,
-        )
-    )  # fmt: skip
-    report.changes += 1
-    who = "单位" if kind == "unit" else "联络员"
-    report.lines.append(f"{unit.name}：{who} {name}：{old or '（无）'} → {new or '（无）'}")
+    report.note(unit, record_change(session, unit, kind, subject_id, name, old, new, now, why, audit_id))
 
 
 def _problem(row: UnitRow, kind: str, zh: str, en: str) -> RowProblem:

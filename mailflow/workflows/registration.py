@@ -6,7 +6,8 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from mailflow.store import Change, InboundMessage, Liaison, LiaisonStatus, Registration, Unit
+from mailflow.members.registry import appoint
+from mailflow.store import InboundMessage, Registration, Unit
 from mailflow.workflows.contract import (
     Call,
     CommandSpec,
@@ -51,16 +52,9 @@ def approve(call: Call, tx: Tx) -> Done:
     if unit is None:
         zh = f"{reg.reference} 找不到所属单位：请在编号后写明单位的统一社会信用代码，或先导入会员名录"
         return Done(False, (zh, f"{reg.reference}: which unit? add its credit code after the reference"), reg.reference)
-    today = tx.local().date()
-    for old in tx.session.exec(select(Liaison).where(Liaison.unit_id == unit.id, Liaison.status == "active")).all():
-        old.status, old.ended_on = LiaisonStatus.REPLACED, today
-        _history(tx, unit, old.id or 0, "status", "active", "replaced", reg.reference)
-    liaison = tx.add(
-        Liaison(unit_id=unit.id or 0, name=reg.name or reg.email, email=reg.email, status=LiaisonStatus.ACTIVE,
-                created_at=tx.now, started_on=today)
-    )  # fmt: skip
-    tx.session.flush()
-    _history(tx, unit, liaison.id or 0, "created", None, f"{liaison.name} <{liaison.email}>", reg.reference)
+    why = f"批准 {reg.reference}"
+    name = reg.name or reg.email
+    liaison, _ = appoint(tx.session, unit, name, reg.email, now=tx.now, today=tx.local().date(), why=why)
     reg.state, reg.unit_id = "approved", unit.id
     values = {"name": liaison.name, "email": reg.email, "unit_name": unit.name, "reference": reg.reference}
     tx.letter(
@@ -123,11 +117,6 @@ def _unit(call: Call, tx: Tx, reg: Registration) -> Unit | None:
     subject = message.subject or "" if message else ""
     named = [u for u in tx.session.exec(select(Unit)).all() if u.name and u.name in subject]
     return named[0] if len(named) == 1 else None
-
-
-def _history(tx: Tx, unit: Unit, subject_id: int, field: str, old: str | None, new: str | None, ref: str) -> None:
-    tx.add(Change(at=tx.now, kind="liaison", subject_id=subject_id, unit_id=unit.id or 0, field=field, old=old,
-                  new=new, why=f"批准 {ref}"))  # fmt: skip
 
 
 def pending(session: Session, since: datetime, now: datetime, locale: str) -> list[DigestItem]:
