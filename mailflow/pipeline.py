@@ -22,11 +22,12 @@ from sqlmodel import Session, col, select
 from mailflow.classify import RuleSet
 from mailflow.clock import Clock
 from mailflow.reasons import Reason
-from mailflow.steps import PREPARE, STEPS, WRITE, Context, Outcome, PipelineSettings, Roster, Step
+from mailflow.steps import PREPARE, STEPS, WRITE, Context, PipelineSettings, Roster, Step
 from mailflow.store import BlobStore, InboundMessage, InboundState, Store
 from mailflow.store.faults import StoreUnavailable, fault_of
 from mailflow.outbound.render import Renderer
 from mailflow.workflows import FINISHERS, Finisher
+from mailflow.workflows.contract import Handled
 from mailflow.workflows.desk import reopen
 from mailflow.workflows.registry import Registry
 
@@ -137,7 +138,7 @@ class Pipeline:
                 row.attempts += 1
                 if row.attempts > self.settings.max_attempts:
                     detail = f"stopped {row.attempts - 1} times while processing"
-                    self._finish(row, Outcome(InboundState.FAILED, (Reason("processing_failed", {"detail": detail}),)))
+                    self._finish(row, Handled(InboundState.FAILED, (Reason("processing_failed", {"detail": detail}),)))
             return [row for row in claimed if row.state == InboundState.ARCHIVED]
 
     def _run_batch(
@@ -154,7 +155,7 @@ class Pipeline:
         in one short transaction. Errors are rare (bugs, not bad mail), so the common case
         pays one commit per batch, and the rare case a second run of the batch's messages.
         """
-        prepared: list[tuple[Context, Outcome | None]] = []
+        prepared: list[tuple[Context, Handled | None]] = []
         ids = [row.id or 0 for row in rows]  # read now: after a failed batch the rows are expired
         try:
             with Session(self.store.engine, autoflush=False, expire_on_commit=False) as work:
@@ -207,7 +208,7 @@ class Pipeline:
                 row.subject = ctx.mail.subject[:2000]
                 row.sender = ctx.mail.from_.email[:320] if ctx.mail.from_ else None
             detail = f"{type(exc).__name__}: {exc}"[:500]
-            self._finish(row, Outcome(InboundState.FAILED, (Reason("processing_failed", {"detail": detail}),)))
+            self._finish(row, Handled(InboundState.FAILED, (Reason("processing_failed", {"detail": detail}),)))
 
     def process(self, inbound_id: int, roster: Roster | None = None) -> str:
         """Run the steps over one archived message in a transaction of its own."""
@@ -220,8 +221,8 @@ class Pipeline:
             return row.state
 
     @staticmethod
-    def _run_steps(ctx: Context, steps: Sequence[Step] = STEPS) -> Outcome | None:
-        """Run `steps` in order until one returns an Outcome (the last step, act, always does)."""
+    def _run_steps(ctx: Context, steps: Sequence[Step] = STEPS) -> Handled | None:
+        """Run `steps` in order until one returns an Handled (the last step, act, always does)."""
         for step in steps:
             outcome = step(ctx)
             if outcome is not None:
@@ -235,14 +236,14 @@ class Pipeline:
             row, raw, session, now, self.settings, self.rules, self.attachments, roster, self.registry, self.renderer
         )
 
-    def _conclude(self, ctx: Context, outcome: Outcome | None) -> None:
+    def _conclude(self, ctx: Context, outcome: Handled | None) -> None:
         """Record the outcome on the message, then what follows from it (in the same transaction)."""
         assert outcome is not None, "the act step always returns an outcome"
         self._finish(ctx.row, outcome)
         for finisher in self.finishers:
             finisher(ctx, outcome)
 
-    def _finish(self, row: InboundMessage, outcome: Outcome) -> None:
+    def _finish(self, row: InboundMessage, outcome: Handled) -> None:
         row.state = outcome.state
         row.reasons = [r.to_json() for r in outcome.reasons]
         row.processed_at = self.clock.now()

@@ -1,7 +1,7 @@
 """The steps of the pipeline, in the order of the STEPS tuple: parse -> screen -> identify ->
 classify -> validate -> act.
 
-A step either adds to the Context or returns an Outcome, which ends the run for that message.
+A step either adds to the Context or returns an Handled, which ends the run for that message.
 """
 
 from __future__ import annotations
@@ -35,8 +35,6 @@ from mailflow.outbound.render import Renderer
 from mailflow.workflows.contract import Handled, Incoming
 from mailflow.workflows.registry import Registry
 from mailflow.workflows.tx import Tx
-
-Outcome = Handled  # what a step that ends the run returns: a state and its reasons
 
 
 @dataclass(frozen=True)
@@ -105,6 +103,14 @@ class Context:
         self.concluded_before = self.row.processed_at is not None
 
     @property
+    def sender_name(self) -> str:
+        """How letters address the sender: the liaison's name on record, else the display name, else the address."""
+        if self.member and self.member.liaison_name:
+            return self.member.liaison_name
+        sender = self.parsed.from_
+        return (sender.name if sender and sender.name else "") or (self.row.sender or "")
+
+    @property
     def parsed(self) -> ParsedMail:
         assert self.mail is not None, "the parse step runs first"
         return self.mail
@@ -113,11 +119,11 @@ class Context:
 class Step(Protocol):
     name: str
 
-    def __call__(self, ctx: Context) -> Outcome | None: ...
+    def __call__(self, ctx: Context) -> Handled | None: ...
 
 
-def _step(name: str) -> Callable[[Callable[[Context], Outcome | None]], Step]:
-    def wrap(fn: Callable[[Context], Outcome | None]) -> Step:
+def _step(name: str) -> Callable[[Callable[[Context], Handled | None]], Step]:
+    def wrap(fn: Callable[[Context], Handled | None]) -> Step:
         fn.name = name  # type: ignore[attr-defined]
         return fn  # type: ignore[return-value]
 
@@ -125,19 +131,19 @@ def _step(name: str) -> Callable[[Callable[[Context], Outcome | None]], Step]:
 
 
 @_step("parse")
-def parse_step(ctx: Context) -> Outcome | None:
+def parse_step(ctx: Context) -> Handled | None:
     row = ctx.row
     if row.headers_only:
         limit_mb = round(ctx.settings.limits.max_message_bytes / 1048576)
-        return Outcome(
+        return Handled(
             InboundState.HELD, (Reason("too_large", {"size_mb": round(row.size / 1048576, 1), "limit_mb": limit_mb}),)
         )
     if not ctx.raw.strip():
-        return Outcome(InboundState.HELD, (Reason("empty_message"),))
+        return Handled(InboundState.HELD, (Reason("empty_message"),))
     try:
         ctx.mail = parse(ctx.raw, ctx.settings.limits)
     except ParseError as exc:
-        return Outcome(InboundState.HELD, (exc.reason,))
+        return Handled(InboundState.HELD, (exc.reason,))
     mail = ctx.mail
     row.subject = mail.subject[:2000]
     row.sender = mail.from_.email[:320] if mail.from_ and mail.from_.email else None
@@ -147,35 +153,35 @@ def parse_step(ctx: Context) -> Outcome | None:
 
 
 @_step("screen")
-def screen_step(ctx: Context) -> Outcome | None:
+def screen_step(ctx: Context) -> Handled | None:
     if why := machine_report_reason(ctx.parsed):  # before bounces: a complaint from postmaster@ bounced nothing
-        return Outcome(InboundState.IGNORED, (Reason("machine_report", {"why": why}),))
+        return Handled(InboundState.IGNORED, (Reason("machine_report", {"why": why}),))
     # Bounces first: many carry Auto-Submitted too, and they are matched to our mail later.
     why = bounce_reason(ctx.parsed)
     if why:
         ctx.row.intent = "bounce"
-        return Outcome(InboundState.IGNORED, (Reason("bounce", {"why": why}),))
+        return Handled(InboundState.IGNORED, (Reason("bounce", {"why": why}),))
     why = auto_reply_reason(ctx.parsed)
     if why:
         ctx.row.intent = "auto_reply"
-        return Outcome(InboundState.IGNORED, (Reason("auto_reply", {"why": why}),))
+        return Handled(InboundState.IGNORED, (Reason("auto_reply", {"why": why}),))
     return None
 
 
 @_step("identify")
-def identify_step(ctx: Context) -> Outcome | None:
+def identify_step(ctx: Context) -> Handled | None:
     """Who wrote: a role and a unit only for a sender we are sure of; a doubtful one is held unanswered."""
     mail = ctx.parsed
     email = mail.from_.email if mail.from_ else ""
     ctx.row.sender_role, ctx.row.unit_id, ctx.row.liaison_id = "unknown", None, None  # a reprocess starts afresh
     if mail.sender_problem:
-        return Outcome(InboundState.HELD, (Reason(mail.sender_problem, {"email": email}),))
+        return Handled(InboundState.HELD, (Reason(mail.sender_problem, {"email": email}),))
     if not email or "@" not in email:
-        return Outcome(InboundState.HELD, (Reason("no_sender"),))
+        return Handled(InboundState.HELD, (Reason("no_sender"),))
     ctx.auth = verdict(mail.auth_results, mail.from_.domain if mail.from_ else "", ctx.settings.trusted_authserv_ids)
     forged = ctx.auth.forged
     if forged:
-        return Outcome(InboundState.HELD, (Reason("forged_sender", {"why": forged, "email": email}),))
+        return Handled(InboundState.HELD, (Reason("forged_sender", {"why": forged, "email": email}),))
     if email in ctx.settings.secretariat:
         ctx.sender_role = "secretariat"
     elif email in ctx.roster.liaisons:
@@ -189,30 +195,30 @@ def identify_step(ctx: Context) -> Outcome | None:
 
 
 @_step("classify")
-def classify_step(ctx: Context) -> Outcome | None:
+def classify_step(ctx: Context) -> Handled | None:
     domain = "@" + ctx.settings.message_id_domain.lower()
     facts = Facts(ctx.parsed, ctx.sender_role, lambda mid: mid.lower().endswith(domain))
     result = classify(ctx.rules.rules, facts)
     ctx.row.intent, ctx.row.category, ctx.row.rule = result.intent, result.category, result.rule
     if result.intent in ("auto_reply", "bounce"):
-        return Outcome(InboundState.IGNORED, (Reason(result.intent, {"why": f"rule {result.rule}"}),))
+        return Handled(InboundState.IGNORED, (Reason(result.intent, {"why": f"rule {result.rule}"}),))
     # An answer to one of our letters is read by the secretariat in that letter's thread; never a
     # new record (a meeting reply, a dues receipt or a command is still what the rules say).
     letter = replied_letter(ctx.parsed, facts.is_ours)
     if letter and ctx.sender_role != "secretariat" and result.intent in ctx.registry.new_record:
         ctx.row.intent = "reply"
-        return Outcome(InboundState.HELD, (Reason("reply_to_letter", {"letter": letter}),))
+        return Handled(InboundState.HELD, (Reason("reply_to_letter", {"letter": letter}),))
     # A stranger is held as a stranger whatever the mail says: that is what the secretariat
     # must decide, and what the sender is told (how to register).
     if ctx.sender_role == "unknown" and result.intent not in ctx.registry.open_to_unknown:
-        return Outcome(InboundState.HELD, (Reason("unknown_sender", {"email": ctx.row.sender or ""}),))
+        return Handled(InboundState.HELD, (Reason("unknown_sender", {"email": ctx.row.sender or ""}),))
     if result.intent == "unknown":
-        return Outcome(InboundState.HELD, (Reason("unknown_intent"),))
+        return Handled(InboundState.HELD, (Reason("unknown_intent"),))
     return None
 
 
 @_step("validate")
-def validate_step(ctx: Context) -> Outcome | None:
+def validate_step(ctx: Context) -> Handled | None:
     checks, message_reasons = validate_attachments(ctx.parsed.attachments, ctx.rules.policy)
     ctx.checks = checks
     for attachment, check in zip(ctx.parsed.attachments, checks, strict=True):
@@ -236,16 +242,16 @@ def validate_step(ctx: Context) -> Outcome | None:
         )
     reasons = tuple(r for c in checks for r in c.reasons) + tuple(message_reasons)
     if reasons:
-        return Outcome(InboundState.REJECTED, reasons)
+        return Handled(InboundState.REJECTED, reasons)
     return None
 
 
 @_step("act")
-def act_step(ctx: Context) -> Outcome | None:
+def act_step(ctx: Context) -> Handled | None:
     intent = ctx.row.intent or "unknown"
     handler = ctx.registry.handlers.get(intent)
     if handler is None:  # rules are checked against the registry at start; a stale rule set is held
-        return Outcome(InboundState.HELD, (Reason("unknown_intent"),))
+        return Handled(InboundState.HELD, (Reason("unknown_intent"),))
     tx = Tx(
         ctx.session,
         now=ctx.now,
@@ -258,19 +264,18 @@ def act_step(ctx: Context) -> Outcome | None:
 
 def incoming(ctx: Context) -> Incoming:
     """What the handlers see of the message: plain values."""
-    mail, member = ctx.parsed, ctx.member
-    display = mail.from_.name if mail.from_ and mail.from_.name else ""
+    member = ctx.member
     return Incoming(
         inbound_id=ctx.row.id or 0,
         intent=ctx.row.intent or "unknown",
         category=ctx.row.category,
         sender=(ctx.row.sender or "").lower(),
         role=ctx.sender_role,
-        name=(member.liaison_name if member and member.liaison_name else "") or display or (ctx.row.sender or ""),
+        name=ctx.sender_name,
         unit_id=member.unit_id if member else None,
         unit_name=member.unit_name if member else "",
         liaison_id=member.liaison_id if member else None,
-        mail=mail,
+        mail=ctx.parsed,
         checks=ctx.checks,
         authenticated=ctx.auth.authenticated,
         received_at=ctx.row.received_at or ctx.now,

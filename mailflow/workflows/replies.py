@@ -111,7 +111,7 @@ class Replies:
         base = {"original_subject": row.subject or "", "received_at": self._time(row.received_at or ctx.now)}
         if outcome.state == InboundState.REJECTED:
             reasons = [{"text": r.text(self.locale), "fix": r.fix(self.locale)} for r in outcome.reasons]
-            return Answer("rejection", _message_key(row.id), {**base, "name": self._name(ctx), "reasons": reasons})
+            return Answer("rejection", _message_key(row.id), {**base, "name": ctx.sender_name, "reasons": reasons})
         if outcome.state == InboundState.HELD and any(r.code == "unknown_sender" for r in outcome.reasons):
             month = ctx.now.astimezone(self.zone).strftime("%Y-%m")
             key = f"reply:unknown:{(row.sender or '').lower()}:{month}"
@@ -124,7 +124,7 @@ class Replies:
         attachments = [{"name": c.safe_name, "width": c.width, "height": c.height} for c in ctx.checks if not c.inline]
         values = {
             **base,
-            "name": self._name(ctx),
+            "name": ctx.sender_name,
             "unit_name": ctx.member.unit_name if ctx.member else "",
             "attachments": attachments,
         }
@@ -150,7 +150,7 @@ class Replies:
             ours = [m for m in (letter.references or "").split() if m.lower().endswith(domain)]
             thread = ours[0] if ours else letter.message_id
         reference = (letter.reference if letter else None) or ("" if "@" in replied else replied)
-        values = {**base, "name": self._name(ctx), "letter_reference": reference}
+        values = {**base, "name": ctx.sender_name, "letter_reference": reference}
         return Answer("ack_reply", f"reply:thread:{thread}", values, thread=thread)
 
     def _counts(self, session: Session, now: datetime) -> dict[str, list[datetime]]:
@@ -171,12 +171,6 @@ class Replies:
                     counts.setdefault(address, []).append(goes)
             session.info[_COUNTS] = counts
         return counts
-
-    def _name(self, ctx: Context) -> str:
-        if ctx.member and ctx.member.liaison_name:
-            return ctx.member.liaison_name
-        sender = ctx.parsed.from_
-        return (sender.name if sender and sender.name else "") or (ctx.row.sender or "")
 
     def _time(self, when: datetime) -> str:
         return local_time(when, self.zone, self.locale)
