@@ -8,7 +8,6 @@ import json
 from typing import Annotated
 
 import typer
-from sqlmodel import col, select
 
 from mailflow.app import make_renderer
 from mailflow.commands import read_commands
@@ -17,8 +16,8 @@ from mailflow.store import AuditEntry
 from mailflow.workflows.commands import CommandDesk, Requester
 from mailflow.workflows.tx import Tx
 
-from mailflow.cli.base import ConfigOpt, JsonOpt, LimitOpt, _app, app, audit_app, err, out
-from mailflow.cli.listing import _print_lines, _rows_wanted
+from mailflow.cli.base import ConfigOpt, JsonOpt, LimitOpt, _app, _settings, app, audit_app, err, out
+from mailflow.cli.listing import _newest, _print_lines, _rows_wanted
 
 
 @app.command("do")
@@ -54,14 +53,9 @@ def do(
 @audit_app.command("list")
 def audit_list(config: ConfigOpt = None, as_json: JsonOpt = False, limit: LimitOpt = None) -> None:
     """One line per command run: when, who, via, from which message, the line, its record and result."""
-    wanted = _rows_wanted(limit, as_json)
-    with _app(config) as application:
-        zone = application.settings.chamber.zone
-        with application.store.session() as session:
-            query = select(AuditEntry).order_by(col(AuditEntry.id).desc())
-            if wanted is not None:
-                query = query.limit(wanted)
-            rows = list(reversed(session.exec(query).all()))
+    settings = _settings(config, check_secrets=False)
+    zone = settings.chamber.zone
+    rows = _newest(settings, AuditEntry, None, (), _rows_wanted(limit, as_json))
     items = [
         {
             "id": r.id,

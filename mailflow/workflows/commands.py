@@ -106,14 +106,15 @@ class CommandDesk:
         """Run each line (a repeat once), audit each, and return (line, outcome) for the report."""
         report: list[tuple[str, Done]] = []
         for line in lines:
-            done = self._one(line, who, tx)
+            spec = self.registry.commands.get(line.verb) if self.registry else None
+            done = self._one(line, spec, who, tx)
             report.append((line.text, done))
             tx.audit(
                 actor=who.actor,
                 role=who.role,
                 via=who.via,
                 inbound_id=who.inbound_id,
-                command=self._key(line),
+                command=spec.key if spec else line.verb,
                 line=line.text,
                 record=done.record,
                 ok=done.ok,
@@ -133,15 +134,10 @@ class CommandDesk:
             )
         return report
 
-    def _key(self, line: CommandLine) -> str:
-        spec = self.registry.commands.get(line.verb) if self.registry else None
-        return spec.key if spec else line.verb
-
-    def _one(self, line: CommandLine, who: Requester, tx: Tx) -> Done:
+    def _one(self, line: CommandLine, spec: CommandSpec | None, who: Requester, tx: Tx) -> Done:
         if line.duplicate_of is not None:
             n = line.duplicate_of
             return Done(False, (f"与第 {n} 条指令相同，只执行一次", f"the same as command {n}; done once"))
-        spec = self.registry.commands.get(line.verb) if self.registry else None
         if spec is None:
             return Done(
                 False,
