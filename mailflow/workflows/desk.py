@@ -69,8 +69,13 @@ def resend(call: Call, tx: Tx) -> Done:
         return Done(
             False, (f"邮件 #{row.id} 状态为 {row.state}，无需重发", f"letter #{row.id} is {row.state}"), f"#{row.id}"
         )
-    row.state, row.next_attempt_at, row.attempts, row.last_error = OutboxState.QUEUED, tx.now, 0, None
+    _queue_again(row, tx)
     return Done(True, (f"邮件 #{row.id} 已重新排队发送", f"letter #{row.id} queued again"), f"#{row.id}")
+
+
+def _queue_again(row: Outbox, tx: Tx) -> None:
+    """Due now, with its attempts counted afresh and its last failure forgotten."""
+    row.state, row.next_attempt_at, row.attempts, row.last_error = OutboxState.QUEUED, tx.now, 0, None
 
 
 def fix_address(call: Call, tx: Tx) -> Done:
@@ -89,7 +94,7 @@ def fix_address(call: Call, tx: Tx) -> Done:
     for row in tx.session.exec(select(Outbox).where(col(Outbox.state).in_(RESENDABLE))).all():
         if old in (r.lower() for r in row.recipients):
             row.recipients = [new if r.lower() == old else r for r in row.recipients]
-            row.state, row.next_attempt_at, row.attempts, row.last_error = OutboxState.QUEUED, tx.now, 0, None
+            _queue_again(row, tx)
             resent += 1
     if not changed and flag is None and not resent:
         return Done(False, (f"没有使用 {old} 的记录", f"nothing uses {old}"))

@@ -27,6 +27,7 @@ class Registry:
     workflows: tuple[Workflow, ...]
     handlers: Mapping[str, Handler]
     commands: Mapping[str, CommandSpec]  # every verb spelling (lower case) -> its command
+    keyed: Mapping[str, CommandSpec]  # CommandSpec.key -> the command
     jobs: tuple[Job, ...]
     samples: Mapping[str, Mapping[str, Any]]
     open_to_unknown: frozenset[str]
@@ -41,7 +42,7 @@ class Registry:
         commands = _unique(
             ((v.lower(), w.name, c) for w in flows for c in w.commands for v in c.verbs), "verb", problems
         )
-        _unique(((c.key, w.name, c) for w in flows for c in w.commands), "command", problems)
+        keyed = _unique(((c.key, w.name, c) for w in flows for c in w.commands), "command", problems)
         jobs = _unique(((j.name, w.name, j) for w in flows for j in w.jobs), "job", problems)
         samples = _unique(((k, w.name, v) for w in flows for k, v in w.samples.items()), "template kind", problems)
         _unique(((s.name, w.name, s) for w in flows for s in w.digest), "digest section", problems)
@@ -53,6 +54,7 @@ class Registry:
             workflows=flows,
             handlers=handlers,
             commands=commands,
+            keyed=keyed,
             jobs=tuple(jobs.values()),
             samples=samples,
             open_to_unknown=frozenset().union(*(w.open_to_unknown for w in flows)),
@@ -71,7 +73,7 @@ class Registry:
 
     def command(self, key: str) -> CommandSpec | None:
         """The command with this key (CommandSpec.key), if some workflow offers it."""
-        return next((c for c in self.commands.values() if c.key == key), None)
+        return self.keyed.get(key)
 
     def listed_commands(self) -> tuple[CommandSpec, ...]:
         """Each command once, in the order of the workflows that declare them (for #帮助)."""
