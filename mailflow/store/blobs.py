@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Sequence
-from typing import TypeVar
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 from mailflow.errors import StoreError
 
@@ -42,8 +42,9 @@ class BlobStore:
         journal commit per file.
         """
         digests = [sha256_hex(data) for data in blobs]
-        new = {digest: data for digest, data in zip(digests, blobs, strict=True) if not self.path(digest).exists()}
-        targets = [self.path(digest) for digest in new]
+        paths = {digest: self.path(digest) for digest in digests}
+        new = {digest: data for digest, data in zip(digests, blobs, strict=True) if not paths[digest].exists()}
+        targets = [paths[digest] for digest in new]
         for folder in {target.parent for target in targets} - self._made:
             folder.mkdir(parents=True, exist_ok=True)
             self._made.add(folder)
@@ -69,10 +70,10 @@ class BlobStore:
                 fh.flush()
                 os.fsync(fh.fileno())
 
-    @staticmethod
-    def _each(work: Callable[[_T], None], items: Sequence[_T]) -> None:
-        """work(item) for each item, several at once: the file system commits waiting syncs together."""
-        if len(items) <= 1:
+    def _each(self, work: Callable[[_T], None], items: Sequence[_T]) -> None:
+        """work(item) for each item; with fsync, several at once, so that the file system commits
+        the waiting syncs together (without, threads would only add their cost)."""
+        if len(items) <= 1 or not self.fsync:
             for item in items:
                 work(item)
             return
