@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlmodel import Session
+
 from mailflow.classify import RuleSet, load_rules
 from mailflow.clock import Clock, SystemClock
 from mailflow.config import ImapSource as ImapSettings
@@ -31,6 +33,7 @@ from mailflow.workflows.commands import CommandDesk
 from mailflow.workflows.digest import Digest, DigestPolicy
 from mailflow.workflows.registry import Registry, standard
 from mailflow.workflows.replies import Replies
+from mailflow.workflows.tx import Tx
 
 MB = 1024 * 1024
 
@@ -47,6 +50,20 @@ class App:
     dispatcher: Dispatcher
     scheduler: Scheduler
     registry: Registry
+    parts: BlobStore  # the files outgoing letters carry (data/outgoing)
+    renderer: Renderer
+
+    def tx(self, session: Session) -> Tx:
+        """The workflow transaction helper on `session`, as the pipeline gives it (for commands from the CLI)."""
+        chamber = self.settings.chamber
+        return Tx(
+            session,
+            now=self.clock.now(),
+            zone=chamber.zone,
+            message_id_domain=chamber.message_id_domain,
+            renderer=self.renderer,
+            parts=self.parts,
+        )
 
     def close(self) -> None:
         for source, _ in self.sources:
@@ -70,6 +87,7 @@ def build_app(
     # Attachments can always be cut again from the raw mail, which is what must be durable.
     attachments = BlobStore(data / "attachments", fsync=False)
     finishers = (*FINISHERS, make_replies(settings, renderer).answer)
+    parts = outgoing_parts(settings)
     pipeline = Pipeline(
         store,
         raw,
@@ -79,12 +97,13 @@ def build_app(
         clock,
         registry=registry,
         renderer=renderer,
+        parts=parts,
         finishers=finishers,
     )
     sources = [(make_source(s, settings), make_archiver(s, settings, store, raw, clock)) for s in settings.sources]
-    dispatcher = make_dispatcher(settings, store, clock, transport)
+    dispatcher = make_dispatcher(settings, store, clock, transport, parts)
     scheduler = Scheduler(list(registry.jobs), store, clock, settings.chamber.zone)
-    return App(settings, store, rules, raw, pipeline, sources, clock, dispatcher, scheduler, registry)
+    return App(settings, store, rules, raw, pipeline, sources, clock, dispatcher, scheduler, registry, parts, renderer)
 
 
 def make_registry(settings: Settings, renderer: Renderer) -> Registry:
@@ -136,7 +155,9 @@ def make_transport(settings: Settings) -> Transport:
     return FileTransport(settings.resolve(out.folder))
 
 
-def make_dispatcher(settings: Settings, store: Store, clock: Clock, transport: Transport | None = None) -> Dispatcher:
+def make_dispatcher(
+    settings: Settings, store: Store, clock: Clock, transport: Transport | None = None, parts: BlobStore | None = None
+) -> Dispatcher:
     out = settings.outbound
     return Dispatcher(
         store,
@@ -149,7 +170,7 @@ def make_dispatcher(settings: Settings, store: Store, clock: Clock, transport: T
         per_minute=out.per_minute,
         verp=out.verp,
         journal=HandoverJournal(settings.data_dir / HANDOVER_JOURNAL),
-        parts=outgoing_parts(settings),
+        parts=parts or outgoing_parts(settings),
     )
 
 

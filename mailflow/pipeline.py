@@ -48,11 +48,13 @@ class Pipeline:
         *,
         registry: Registry,
         renderer: Renderer | None = None,
+        parts: BlobStore | None = None,
         finishers: Sequence[Finisher] = FINISHERS,
         batch_size: int = 100,
     ) -> None:
         self.registry = registry
         self.renderer = renderer
+        self.parts = parts  # the files workflows' letters carry
         self.finishers = tuple(finishers)
         self.store = store
         self.raw = raw
@@ -233,8 +235,9 @@ class Pipeline:
         raw = self.raw.get(row.sha256)
         now = self.clock.now()
         return Context(
-            row, raw, session, now, self.settings, self.rules, self.attachments, roster, self.registry, self.renderer
-        )
+            row, raw, session, now, self.settings, self.rules, self.attachments, roster, self.registry, self.renderer,
+            parts=self.parts,
+        )  # fmt: skip
 
     def _conclude(self, ctx: Context, outcome: Handled | None) -> None:
         """Record the outcome on the message, then what follows from it (in the same transaction)."""

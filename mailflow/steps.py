@@ -90,6 +90,7 @@ class Context:
     roster: Roster
     registry: Registry
     renderer: Renderer | None = None  # for the letters a workflow writes besides its reply
+    parts: BlobStore | None = None  # for the files those letters carry
     mail: ParsedMail | None = None
     sender_role: str = "unknown"
     member: Member | None = None  # the unit (and liaison) the sender speaks for
@@ -258,6 +259,7 @@ def act_step(ctx: Context) -> Handled | None:
         zone=ctx.settings.zone,
         message_id_domain=ctx.settings.message_id_domain,
         renderer=ctx.renderer,
+        parts=ctx.parts,
     )
     return handler(incoming(ctx), tx)
 

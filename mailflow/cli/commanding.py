@@ -9,12 +9,10 @@ from typing import Annotated
 
 import typer
 
-from mailflow.app import make_renderer
 from mailflow.commands import read_commands
 from mailflow.reasons import in_locale
 from mailflow.store import AuditEntry
 from mailflow.workflows.commands import CommandDesk, Requester
-from mailflow.workflows.tx import Tx
 
 from mailflow.cli.base import ConfigOpt, JsonOpt, LimitOpt, _app, _settings, app, audit_app, err, out
 from mailflow.cli.listing import _newest, _print_lines, _rows_wanted
@@ -33,13 +31,7 @@ def do(
         runner.registry = application.registry  # the same table the mail and the digest use
         who = Requester(f"cli:{getpass.getuser()}", "secretariat", "cli")
         with application.store.session() as session:
-            tx = Tx(
-                session,
-                now=application.clock.now(),
-                zone=application.settings.chamber.zone,
-                message_id_domain=application.settings.chamber.message_id_domain,
-                renderer=make_renderer(application.settings),
-            )
+            tx = application.tx(session)
             report = runner.execute(commands, who, tx)
     failed = False
     for text, done in report:

@@ -14,7 +14,6 @@ from mailflow.members import SheetError, UnitRow, read_units, write_units
 from mailflow.members.registry import active_liaisons, apply_rows, check_against_store
 from mailflow.reasons import in_locale
 from mailflow.store import Change, Liaison, LiaisonStatus, Unit
-from mailflow.workflows.tx import Tx
 
 from mailflow.cli.base import ConfigOpt, JsonOpt, StateOpt, _app, err, liaisons_app, out, units_app
 from mailflow.cli.listing import _print_lines
@@ -45,12 +44,7 @@ def units_import(
             if problems and not skip_bad:
                 err.print(f"{len(refused)} row(s) refused; nothing written (fix them, or use --skip-bad)")
                 raise typer.Exit(1)
-            tx = Tx(
-                session,
-                now=application.clock.now(),
-                zone=application.settings.chamber.zone,
-                message_id_domain=application.settings.chamber.message_id_domain,
-            )
+            tx = application.tx(session)
             good = [row for row in sheet.rows if row.row not in refused]
             why = f"导入 {file.name}"
             entry = None

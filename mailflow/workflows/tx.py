@@ -8,15 +8,18 @@ are never handed out twice.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, SQLModel
 
+from mailflow.outbound.mime import OutgoingPart
 from mailflow.outbound.outbox import Draft, queue
+from mailflow.outbound.parts import attach
 from mailflow.outbound.render import Renderer, local_date
-from mailflow.store import AuditEntry, Outbox
+from mailflow.store import AuditEntry, BlobStore, Outbox
 from mailflow.store.db import find_one
 from mailflow.workflows.references import next_reference
 
@@ -32,12 +35,14 @@ class Tx:
         zone: ZoneInfo,
         message_id_domain: str,
         renderer: Renderer | None = None,
+        parts: BlobStore | None = None,
     ) -> None:
         self.session = session  # for the queries a workflow's own tables need; never commit on it
         self.now = now
         self.zone = zone
         self.message_id_domain = message_id_domain
         self.renderer = renderer
+        self.parts = parts  # where the files letters carry are kept (data/outgoing)
 
     def find(self, model: type[T], field: str, value: Any) -> T | None:
         """The row whose `field` equals `value`, including one added earlier in this transaction."""
@@ -79,13 +84,31 @@ class Tx:
             )
         )  # fmt: skip
 
-    def letter(self, kind: str, to: str, values: dict[str, Any], *, key: str, reference: str | None = None) -> Outbox:
+    def attach(self, data: bytes, filename: str, content_type: str | None = None) -> OutgoingPart:
+        """Keep a file for letters to carry (once by content, synced before the letter commits)."""
+        if self.parts is None:
+            raise RuntimeError("this transaction cannot attach files (no store for outgoing parts given)")
+        return attach(self.parts, data, filename, content_type)
+
+    def letter(
+        self,
+        kind: str,
+        to: str,
+        values: dict[str, Any],
+        *,
+        key: str,
+        reference: str | None = None,
+        attachments: Sequence[OutgoingPart] = (),
+    ) -> Outbox:
         """Render a letter of `kind` in the chamber's locale and queue it under `key` (once, ever)."""
         if self.renderer is None:
             raise RuntimeError("this transaction cannot write letters (no templates given)")
         when = local_date(self.now, self.zone, self.renderer.locale)
         rendered = self.renderer.render(kind, values, sent_on=when)
-        return self.queue(Draft(key=key, kind=kind, recipients=[to], rendered=rendered, reference=reference))
+        draft = Draft(
+            key=key, kind=kind, recipients=[to], rendered=rendered, reference=reference, attachments=attachments
+        )
+        return self.queue(draft)
 
     def local(self, when: datetime | None = None) -> datetime:
         return (when or self.now).astimezone(self.zone)
