@@ -118,7 +118,7 @@ def make_registry(settings: Settings, renderer: Renderer) -> Registry:
         message_id_domain=chamber.message_id_domain,
     )
     desk = CommandDesk(settings.security.commands, chamber.locale)
-    registry = Registry.build(standard(digest.workflow(), desk=desk))
+    registry = Registry.build(standard(digest.workflow(), desk=desk, secretariat=chamber.secretariat))
     digest.registry = desk.registry = registry  # both list what every workflow declares
     return registry
 

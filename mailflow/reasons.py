@@ -70,6 +70,24 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "a command from {email} that could not be proved (no DKIM/DMARC pass from our server, and not a reply"
         " to a letter we sent to that address); not executed and not answered",
     ),
+    "already_liaison": (
+        "{email} 已是“{unit}”的在册联络员",
+        "{email} is already the registered liaison of {unit}",
+    ),
+    "change_not_from_unit": (
+        "“{unit}”的联络员变更或信息变更须由该单位负责人或现任联络员提出，{email} 不是其中之一，已转秘书处人工处理",
+        "a change for {unit} must come from its leader or its current liaison, which {email} is not; held for the secretariat",
+    ),
+    "request_from_secretariat": (
+        "秘书处邮箱发出的登记或变更邮件不作为申请处理，已转秘书处人工处理",
+        "a registration or change sent from a secretariat address is not taken as an application; held",
+    ),
+    "unit_not_found": (
+        "会员名录中没有“{unit}”这家单位",
+        "there is no member unit {unit} in the registry",
+    ),
+    "change_incomplete": ("邮件中未写明{missing}。{example}", "the message does not give {missing_en}. {example_en}"),
+    "form_value": ("{zh}", "{en}"),
     "unknown_intent": (
         "无法识别邮件用途，已转秘书处人工处理",
         "the purpose of the message was not recognised; held for the secretariat",
@@ -155,6 +173,16 @@ FIXES: dict[str, tuple[str, str]] = {
         "Convert it to an allowed type ({allowed}) and send it again.",
     ),
     "missing_attachment": ("请补充附件后重新发送。", "Add the attachment and send the message again."),
+    "already_liaison": (
+        "如需更换所在单位或联络员，请由单位负责人发送主题含【变更】的邮件。",
+        "To change unit or liaison, the unit's leader sends a message with 【变更】 in the subject.",
+    ),
+    "unit_not_found": (
+        "请核对单位全称或统一社会信用代码；新入会单位请发送【登记】邮件并写明“是否新会员：是”。",
+        "Check the unit's full name or credit code; a unit joining the chamber sends a 【登记】 message with "
+        "'是否新会员：是'.",
+    ),
+    "form_value": ("请更正后重新发送。", "Correct it and send the message again."),
 }
 
 

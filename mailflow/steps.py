@@ -7,7 +7,7 @@ A step either adds to the Context or returns an Handled, which ends the run for 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -20,19 +20,20 @@ from mailflow.parse import ParsedMail, ParseLimits, parse
 from mailflow.reasons import Reason
 from mailflow.screen import auto_reply_reason, bounce_reason, machine_report_reason
 from mailflow.screen.authenticity import NO_VERDICT, Verdict, verdict
-from mailflow.screen.threads import replied_letter
+from mailflow.screen.threads import REFERENCE, replied_letter
 from mailflow.store import (
     BlobStore,
     InboundMessage,
     InboundState,
     Liaison,
     LiaisonStatus,
+    Outbox,
     StoredAttachment,
     Unit,
 )
 from mailflow.validate import AttachmentCheck, validate_attachments
 from mailflow.outbound.render import Renderer
-from mailflow.workflows.contract import Handled, Incoming
+from mailflow.workflows.contract import Handled, Handler, Incoming
 from mailflow.workflows.registry import Registry
 from mailflow.workflows.tx import Tx
 
@@ -97,6 +98,7 @@ class Context:
     auth: Verdict = NO_VERDICT  # what our own receiving server found about the sender
     checks: tuple[AttachmentCheck, ...] = ()
     notes: dict[str, str] = field(default_factory=dict)
+    replied: str | None = None  # our letter (Message-ID or reference) this mail answers; `act` decides
     # Concluded once before (a reprocess): what was queued for it then may exist already.
     concluded_before: bool = False
 
@@ -205,15 +207,37 @@ def classify_step(ctx: Context) -> Handled | None:
         return Handled(InboundState.IGNORED, (Reason(result.intent, {"why": f"rule {result.rule}"}),))
     # An answer to one of our letters is read by the secretariat in that letter's thread; never a
     # new record (a meeting reply, a dues receipt or a command is still what the rules say).
-    letter = replied_letter(ctx.parsed, facts.is_ours)
-    if letter and ctx.sender_role != "secretariat" and result.intent in ctx.registry.new_record:
+    # Whether the record it answers takes follow-ups (a registration's missing certificate) needs the
+    # database: `act` decides, with the letter in hand.
+    letter = replied_letter(ctx.parsed, facts.is_ours) or _named_record(ctx)
+    if letter and ctx.sender_role != "secretariat" and ctx.registry.follow_ups:
+        ctx.replied = letter
+        return None
+    return _not_a_new_record(ctx, letter)
+
+
+def _named_record(ctx: Context) -> str | None:
+    """A reference in the subject of mail that would open a record, when its workflow takes follow-ups
+    ("补充单位证明 DJ-2026-0007")."""
+    if (ctx.row.intent or "unknown") not in ctx.registry.new_record:
+        return None
+    named = REFERENCE.search(ctx.parsed.subject.upper())
+    if named is None or named.group(1).split("-", 1)[0] not in ctx.registry.follow_ups:
+        return None
+    return named.group(1)
+
+
+def _not_a_new_record(ctx: Context, letter: str | None) -> Handled | None:
+    """Held: an answer to our letter that opens nothing, a stranger's mail, a mail no rule claims."""
+    intent = ctx.row.intent or "unknown"
+    if letter and ctx.sender_role != "secretariat" and intent in ctx.registry.new_record:
         ctx.row.intent = "reply"
         return Handled(InboundState.HELD, (Reason("reply_to_letter", {"letter": letter}),))
     # A stranger is held as a stranger whatever the mail says: that is what the secretariat
     # must decide, and what the sender is told (how to register).
-    if ctx.sender_role == "unknown" and result.intent not in ctx.registry.open_to_unknown:
+    if ctx.sender_role == "unknown" and intent not in ctx.registry.open_to_unknown:
         return Handled(InboundState.HELD, (Reason("unknown_sender", {"email": ctx.row.sender or ""}),))
-    if result.intent == "unknown":
+    if intent == "unknown":
         return Handled(InboundState.HELD, (Reason("unknown_intent"),))
     return None
 
@@ -241,7 +265,8 @@ def validate_step(ctx: Context) -> Handled | None:
                 reasons=[r.to_json() for r in check.reasons],
             )
         )
-    reasons = tuple(r for c in checks for r in c.reasons) + tuple(message_reasons)
+    judged_later = ctx.replied is not None or ctx.row.intent in ctx.registry.own_attachments
+    reasons = (() if judged_later else tuple(r for c in checks for r in c.reasons)) + tuple(message_reasons)
     if reasons:
         return Handled(InboundState.REJECTED, reasons)
     return None
@@ -249,11 +274,31 @@ def validate_step(ctx: Context) -> Handled | None:
 
 @_step("act")
 def act_step(ctx: Context) -> Handled | None:
+    follow_up = _follow_up(ctx)
+    if follow_up is not None:
+        reference, follow = follow_up
+        outcome = follow(replace(incoming(ctx), follow_up=reference), _tx(ctx))
+        if outcome.state == InboundState.HELD and any(r.code == "reply_to_letter" for r in outcome.reasons):
+            ctx.row.intent = "reply"  # read by the secretariat in the thread of the letter it answers
+            letter = ctx.replied or reference
+            outcome = replace(outcome, reasons=(Reason("reply_to_letter", {"letter": letter}),))
+        return outcome
+    if ctx.replied is not None:
+        held = _not_a_new_record(ctx, ctx.replied)
+        if held is not None:
+            return held
+        reasons = tuple(r for c in ctx.checks for r in c.reasons)  # deferred by `validate` for a follow-up
+        if reasons and ctx.row.intent not in ctx.registry.own_attachments:
+            return Handled(InboundState.REJECTED, reasons)
     intent = ctx.row.intent or "unknown"
     handler = ctx.registry.handlers.get(intent)
     if handler is None:  # rules are checked against the registry at start; a stale rule set is held
         return Handled(InboundState.HELD, (Reason("unknown_intent"),))
-    tx = Tx(
+    return handler(incoming(ctx), _tx(ctx))
+
+
+def _tx(ctx: Context) -> Tx:
+    return Tx(
         ctx.session,
         now=ctx.now,
         zone=ctx.settings.zone,
@@ -261,7 +306,22 @@ def act_step(ctx: Context) -> Handled | None:
         renderer=ctx.renderer,
         parts=ctx.parts,
     )
-    return handler(incoming(ctx), tx)
+
+
+def _follow_up(ctx: Context) -> tuple[str, Handler] | None:
+    """The record this mail follows up, and its workflow's handler: named by the letter it answers
+    (the letter's reference), or by a reference in its subject (see `classify`)."""
+    table = ctx.registry.follow_ups
+    if not table or ctx.replied is None:
+        return None
+    reference: str | None = ctx.replied
+    if not REFERENCE.fullmatch(ctx.replied):  # a Message-ID of ours: the letter's record
+        query = select(Outbox.reference).where(Outbox.message_id == ctx.replied[:300])
+        reference = ctx.session.exec(query).first()
+    if reference is None:
+        return None
+    handler = table.get(reference.split("-", 1)[0])
+    return (reference, handler) if handler is not None else None
 
 
 def incoming(ctx: Context) -> Incoming:
@@ -281,6 +341,7 @@ def incoming(ctx: Context) -> Incoming:
         checks=ctx.checks,
         authenticated=ctx.auth.authenticated,
         received_at=ctx.row.received_at or ctx.now,
+        policy=ctx.rules.policy,
     )
 
 

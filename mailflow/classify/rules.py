@@ -24,6 +24,7 @@ POLICY_KEYS = {
     "max_total_mb": "max_total_bytes",
     "allowed": "allowed_extensions",
     "max_pixels": "max_pixels",
+    "certificate": "certificate_types",
 }
 
 
@@ -179,6 +180,14 @@ def _policy(where: str, data: Any, problems: list[str]) -> AttachmentPolicy | No
                 problems.append(f"{path}: must be a list of file extensions")
             else:
                 kwargs["allowed_extensions"] = tuple(v.lower().lstrip(".") for v in value)
+        elif key == "certificate":
+            if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+                problems.append(f"{path}: must be a list of file types, e.g. [pdf, jpg, png]")
+            else:
+                aliases = {"jpg": "jpeg", "tif": "tiff"}
+                kwargs["certificate_types"] = tuple(
+                    aliases.get(v.lower().lstrip("."), v.lower().lstrip(".")) for v in value
+                )
         elif key == "max_pixels":
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 problems.append(f"{path}: must be a positive whole number")

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from mailflow.members import SheetError, UnitRow, read_units, write_units
 from mailflow.members.registry import active_liaisons, apply_rows, check_against_store
 from mailflow.reasons import in_locale
-from mailflow.store import Change, Liaison, LiaisonStatus, Unit
+from mailflow.store import AuditEntry, Change, Liaison, LiaisonStatus, Unit
 
 from mailflow.cli.base import ConfigOpt, JsonOpt, StateOpt, _app, err, liaisons_app, out, units_app
 from mailflow.cli.listing import _print_lines
@@ -134,13 +134,18 @@ def units_show(code: Annotated[str, typer.Argument(help="统一社会信用代�
         for liaison in session.exec(select(Liaison).where(Liaison.unit_id == unit.id).order_by(col(Liaison.id))):
             span = f"{liaison.started_on or ''} – {liaison.ended_on or ''}"
             out.print(f"联络员 {liaison.name} <{liaison.email}> {liaison.status} {span}", markup=False)
-        changes = session.exec(select(Change).where(Change.unit_id == unit.id).order_by(col(Change.id))).all()
+        query = (
+            select(Change, AuditEntry.actor)
+            .outerjoin(AuditEntry, col(AuditEntry.id) == col(Change.audit_id))
+            .where(Change.unit_id == unit.id)
+            .order_by(col(Change.id))
+        )
         lines = [
             (
                 f"{c.at.astimezone(zone):%Y-%m-%d %H:%M}" if c.at else "", c.kind, c.field, c.old or "", c.new or "",
-                c.why, f"audit #{c.audit_id}" if c.audit_id else "",
+                c.why, f"{actor} (#{c.audit_id})" if c.audit_id else "",
             )
-            for c in changes
+            for c, actor in session.exec(query).all()
         ]  # fmt: skip
     _print_lines(("at", "of", "field", "old", "new", "why", "who"), lines)
 

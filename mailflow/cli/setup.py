@@ -217,4 +217,9 @@ def demo(config: ConfigOpt = None) -> None:
     out.print(f"{len(letters)} answers written as .eml files to {outbox_folder}/", highlight=False)
     for path in letters:
         out.print(f"  {path}", highlight=False)
+    others = sorted(set(map(str, outbox_folder.glob("*.eml"))) - set(letters))
+    if others:
+        out.print(f"{len(others)} more letter(s), to the secretariat (applications to decide):", highlight=False)
+        for path in others:
+            out.print(f"  {path}", highlight=False)
     out.print("next: `mailflow inbox list`, `mailflow outbox list`, `mailflow status`")

@@ -218,21 +218,45 @@ def _subject_core(subject: str) -> str:
 def _own_lines(body: str) -> Iterator[tuple[int, str]]:
     """(line number, stripped line) of the lines that may matter, up to the first quoted, forwarded or
     signature line. One pattern passes over all other lines, with no step in Python for each."""
-    text = body.replace("\r\n", "\n").replace("\r", "\n")
-    number, counted, clear = 1, 0, 0  # line `number` starts at `counted`; no Sent:/To: line before `clear`
+    text = _newlines(body)
+    number, counted = 1, 0  # line `number` starts at `counted`
+    for start, line in _candidates(text):
+        if not line:
+            return
+        number, counted = number + text.count("\n", counted, start), start
+        yield number, line
+
+
+def own_text(body: str) -> str:
+    """The sender's own text: the body up to the first quoted, forwarded or signature line."""
+    text = _newlines(body)
+    for start, line in _candidates(text):
+        if not line:
+            return text[:start]
+    return text
+
+
+def _newlines(body: str) -> str:
+    return body.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _candidates(text: str) -> Iterator[tuple[int, str]]:
+    """(start, stripped line) of each candidate line; last, (start, "") where the quoted part starts."""
+    clear = 0  # no Sent:/To: line before `clear`
     for candidate in _CANDIDATE.finditer(text):
         start = candidate.start()
-        number, counted = number + text.count("\n", counted, start), start
         stop = text.find("\n", start)
         stop = len(text) if stop < 0 else stop
         line = text[start:stop].strip(_BLANKS)
         if _quote_starts(line, text, start):
+            yield start, ""
             return
         if _header_key(_fold(line[:24])) in _FROM_KEYS:
             found, clear = _header_follows(text, stop + 1, clear)
             if found:
+                yield start, ""
                 return
-        yield number, line
+        yield start, line
 
 
 def _quote_starts(line: str, text: str, start: int) -> bool:

@@ -139,16 +139,29 @@ def active_liaisons(session: Session, unit: Unit) -> list[Liaison]:
 
 def appoint(
     session: Session, unit: Unit, name: str, email: str, *, phone: str = "", position: str = "", now: datetime,
-    today: date, why: str, audit_id: int | None = None,
+    today: date, why: str, audit_id: int | None = None, pending: Liaison | None = None,
 ) -> tuple[Liaison, list[Change]]:  # fmt: skip
     """Make `email` the unit's active liaison: those active before are `replaced` from `today`.
-    Every change is written to the history; they are returned too."""
+    `pending` is the liaison an application proposed: it becomes the active one. Every change is
+    written to the history; they are returned too."""
     changes = []
     for old in active_liaisons(session, unit):
         old.status, old.ended_on = LiaisonStatus.REPLACED, today
         changes.append(
             record_change(session, unit, "liaison", old.id or 0, "status", "active", "replaced", now, why, audit_id)
         )
+    if pending is not None:
+        if pending.unit_id != unit.id:
+            changes.append(
+                record_change(session, unit, "liaison", pending.id or 0, "unit_id", str(pending.unit_id),
+                              str(unit.id), now, why, audit_id)
+            )  # fmt: skip
+            pending.unit_id = unit.id or 0
+        pending.status, pending.started_on, pending.ended_on = LiaisonStatus.ACTIVE, today, None
+        changes.append(
+            record_change(session, unit, "liaison", pending.id or 0, "status", "pending", "active", now, why, audit_id)
+        )
+        return pending, changes
     liaison = Liaison(
         unit_id=unit.id or 0, name=name, email=email, phone=phone or None, position=position or None,
         status=LiaisonStatus.ACTIVE, created_at=now, started_on=today,
@@ -160,6 +173,32 @@ def appoint(
         record_change(session, unit, "liaison", liaison.id or 0, "created", None, created, now, why, audit_id)
     )
     return liaison, changes
+
+
+def propose(
+    session: Session, unit: Unit, name: str, email: str, *, phone: str = "", position: str = "", now: datetime,
+    why: str,
+) -> Liaison:  # fmt: skip
+    """A liaison an application names, `pending` until the secretariat decides (kept in the history)."""
+    liaison = Liaison(
+        unit_id=unit.id or 0, name=name, email=email, phone=phone or None, position=position or None,
+        status=LiaisonStatus.PENDING, created_at=now,
+    )  # fmt: skip
+    session.add(liaison)
+    session.flush()
+    record_change(
+        session, unit, "liaison", liaison.id or 0, "created", None, f"{name} <{email}>（待审核）", now, why, None
+    )
+    return liaison
+
+
+def withdraw(session: Session, liaison: Liaison, *, now: datetime, today: date, why: str, audit_id: int | None) -> None:
+    """A pending liaison whose application was returned: retired, with the date, never active."""
+    unit = session.get(Unit, liaison.unit_id)
+    old = liaison.status
+    liaison.status, liaison.ended_on = LiaisonStatus.RETIRED, today
+    if unit is not None:
+        record_change(session, unit, "liaison", liaison.id or 0, "status", old, "retired", now, why, audit_id)
 
 
 def record_change(

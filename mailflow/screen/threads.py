@@ -17,7 +17,7 @@ from mailflow.parse import ParsedMail
 _REPLY_PREFIX = re.compile(
     r"^\s*(?:(?:re|aw|sv|回复|答复|回覆)\s*[:：]|【自动回复】|\[自动回复\]|自动回复\s*[:：])", re.IGNORECASE
 )
-_REFERENCE = re.compile(r"(?<![A-Za-z0-9])([A-Z]{2}-\d{4}-\d{4,})(?![0-9])")
+REFERENCE = re.compile(r"(?<![A-Za-z0-9])([A-Z]{2}-\d{4}-\d{4,})(?![0-9])")
 
 
 def replied_letter(mail: ParsedMail, is_ours: Callable[[str], bool]) -> str | None:
@@ -26,7 +26,7 @@ def replied_letter(mail: ParsedMail, is_ours: Callable[[str], bool]) -> str | No
         if message_id and is_ours(message_id):
             return message_id
     if _REPLY_PREFIX.match(mail.subject):
-        found = _REFERENCE.search(mail.subject)
+        found = REFERENCE.search(mail.subject)
         if found:
             return found.group(1)
     return None

@@ -180,20 +180,37 @@ class Submission(SQLModel, table=True):
     created_at: datetime | None = _ts()
 
 
+class RegistrationState:
+    AWAITING_CERTIFICATE = "awaiting_certificate"  # the unit's certificate is still to come (Art. 3)
+    PENDING = "pending"  # complete: the secretariat decides
+    APPROVED = "approved"
+    RETURNED = "returned"
+    OPEN = (AWAITING_CERTIFICATE, PENDING)
+
+
 class Registration(SQLModel, table=True):
-    """登记: a request to register (or change) a unit's liaison, awaiting the secretariat."""
+    """登记 / 变更: a request about a unit's liaison or its details, awaiting the secretariat.
+
+    kind registration (DJ-): a liaison registers for a unit; liaison_change (BG-): the unit's leader
+    or liaison names a new liaison; unit_change (BG-): the unit's details change (`form` holds the new values).
+    """
 
     __tablename__ = "registration"
 
     id: int | None = Field(default=None, primary_key=True)
     reference: str = Field(max_length=40, unique=True)  # DJ-2026-0007
     inbound_id: int = Field(foreign_key="inbound_message.id", unique=True)
-    kind: str = Field(default="registration", max_length=20)  # registration | liaison_change
-    email: str = Field(max_length=320)
+    kind: str = Field(default="registration", max_length=20)  # registration | liaison_change | unit_change
+    email: str = Field(max_length=320)  # who asked
     name: str = ""
     unit_id: int | None = Field(default=None, foreign_key="unit.id")
-    state: str = Field(default="pending", max_length=20)
+    state: str = Field(default=RegistrationState.PENDING, max_length=20)
     created_at: datetime | None = _ts()
+    # What the mail's form said (mailflow.members.form field names), and whether the unit is joining.
+    form: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    certificate_inbound_id: int | None = Field(default=None, foreign_key="inbound_message.id")
+    liaison_id: int | None = Field(default=None, foreign_key="liaison.id")  # the liaison it proposes (pending)
+    decided_at: datetime | None = _ts()
 
 
 class Counter(SQLModel, table=True):

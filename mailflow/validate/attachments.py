@@ -59,6 +59,14 @@ class AttachmentPolicy:
     allowed_extensions: tuple[str, ...] = DEFAULT_ALLOWED_EXTENSIONS  # lower-case, without the dot
     max_pixels: int = 50_000_000
     decorative_max_bytes: int = 20 * 1024  # inline images smaller than this are logos, not photos
+    # What counts as a unit's certificate (单位有效证明, Art. 3) on a registration: file types by content.
+    certificate_types: tuple[str, ...] = ("pdf", "jpeg", "png", "tiff", "bmp", "webp", "gif")
+
+    def is_certificate(self, check: AttachmentCheck) -> bool:
+        """A readable scan or PDF of the certificate: of a listed type by its content, and not refused
+        for anything but being smaller than a news photo must be."""
+        readable = all(reason.code == "photo_too_small" for reason in check.reasons)
+        return not check.inline and readable and check.detected_type in self.certificate_types
 
 
 @dataclass(frozen=True)

@@ -107,19 +107,21 @@ class CommandDesk:
         report: list[tuple[str, Done]] = []
         for line in lines:
             spec = self.registry.commands.get(line.verb) if self.registry else None
-            done = self._one(line, spec, who, tx)
-            report.append((line.text, done))
-            tx.audit(
+            entry = tx.audit(
                 actor=who.actor,
                 role=who.role,
                 via=who.via,
                 inbound_id=who.inbound_id,
                 command=spec.key if spec else line.verb,
                 line=line.text,
-                record=done.record,
-                ok=done.ok,
-                result=in_locale(done.text, self.locale),
+                ok=False,
+                result="",
             )
+            tx.session.flush()  # the entry's id, for the history lines the command writes
+            done = self._one(line, spec, who, tx, entry.id)
+            report.append((line.text, done))
+            entry.ok, entry.result = done.ok, in_locale(done.text, self.locale)
+            entry.record = done.record[:100] if done.record else None
         if not lines:
             report.append(("", self._nothing()))
         elif lines.truncated:
@@ -134,7 +136,7 @@ class CommandDesk:
             )
         return report
 
-    def _one(self, line: CommandLine, spec: CommandSpec | None, who: Requester, tx: Tx) -> Done:
+    def _one(self, line: CommandLine, spec: CommandSpec | None, who: Requester, tx: Tx, audit_id: int | None) -> Done:
         if line.duplicate_of is not None:
             n = line.duplicate_of
             return Done(False, (f"与第 {n} 条指令相同，只执行一次", f"the same as command {n}; done once"))
@@ -151,7 +153,9 @@ class CommandDesk:
         count = len(line.args)
         if count < spec.min_args or (spec.max_args is not None and count > spec.max_args):
             return Done(False, (f"参数不符，格式为：{spec.usage[0]}", f"wrong arguments; write: {spec.usage[1]}"))
-        call = Call(line.verb, line.args, line.rest_after(1), who.actor, who.role, who.unit_id, who.inbound_id)
+        call = Call(
+            line.verb, line.args, line.rest_after(1), who.actor, who.role, who.unit_id, who.inbound_id, audit_id
+        )
         if who.role != "secretariat" and (
             spec.unit_of is None or who.unit_id is None or spec.unit_of(call, tx) != who.unit_id
         ):

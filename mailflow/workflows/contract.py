@@ -19,7 +19,7 @@ from mailflow.jobs.scheduler import Job
 from mailflow.parse import ParsedMail
 from mailflow.reasons import Reason
 from mailflow.store import InboundState
-from mailflow.validate import AttachmentCheck
+from mailflow.validate import AttachmentCheck, AttachmentPolicy
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -39,6 +39,7 @@ __all__ = [
     "Reply",
     "Words",
     "Workflow",
+    "localized",
 ]
 
 
@@ -47,6 +48,17 @@ class Words(NamedTuple):
 
     zh: str
     en: str
+
+
+def localized(value: Any, locale: str) -> Any:
+    """`Words` in the letter's locale, wherever they sit among lists, tuples and dicts."""
+    if isinstance(value, Words):
+        return value.en if locale.startswith("en") else value.zh
+    if isinstance(value, (list, tuple)):
+        return [localized(item, locale) for item in value]
+    if isinstance(value, dict):
+        return {key: localized(item, locale) for key, item in value.items()}
+    return value
 
 
 @dataclass(frozen=True)
@@ -88,6 +100,10 @@ class Incoming:
     checks: tuple[AttachmentCheck, ...]
     authenticated: bool  # our own receiving server vouched for the sender (DKIM or DMARC pass)
     received_at: datetime
+    # The record this mail follows up (a reply to its letters, or its reference in the subject), when
+    # the workflow that owns that reference's prefix takes follow-ups (Workflow.follow_ups).
+    follow_up: str | None = None
+    policy: AttachmentPolicy = field(default_factory=AttachmentPolicy)  # what the rules say attachments must be
 
     @property
     def photos(self) -> int:
@@ -127,6 +143,7 @@ class Call:
     role: str
     unit_id: int | None = None  # the actor's own unit, for roles below the secretariat
     inbound_id: int | None = None  # the command mail, when it came by mail
+    audit_id: int | None = None  # the audit entry of this line: the history a command writes names it
 
 
 @dataclass(frozen=True)
@@ -162,6 +179,11 @@ class Workflow:
     intents: Mapping[str, Handler] = field(default_factory=dict)
     open_to_unknown: frozenset[str] = frozenset()  # intents a stranger may use (registration)
     new_record: frozenset[str] = frozenset()  # intents that open a record: a reply to our letter never does
+    # Reference prefix -> the handler for mail that follows up such a record: a reply to a letter
+    # sent under it, or a mail naming it in the subject ("DJ" -> a registration's missing certificate).
+    follow_ups: Mapping[str, Handler] = field(default_factory=dict)
+    # Intents whose handler judges the attachments itself: a bad one does not reject the mail.
+    own_attachments: frozenset[str] = frozenset()
     labels: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # intent -> (zh-CN, en) name
     commands: tuple[CommandSpec, ...] = ()
     jobs: tuple[Job, ...] = ()

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from mailflow.errors import ConfigError
 from mailflow.jobs.scheduler import Job
-from mailflow.workflows import commands, digest, messages, registration, replies, submission
+from mailflow.workflows import commands, digest, members, messages, replies, submission
 from mailflow.workflows.contract import CommandSpec, DigestSection, Handler, Workflow
 
 T = TypeVar("T")
@@ -33,6 +33,8 @@ class Registry:
     open_to_unknown: frozenset[str]
     new_record: frozenset[str]
     labels: Mapping[str, tuple[str, str]]
+    follow_ups: Mapping[str, Handler]  # reference prefix -> handler
+    own_attachments: frozenset[str]
 
     @classmethod
     def build(cls, workflows: Iterable[Workflow]) -> Registry:
@@ -46,6 +48,7 @@ class Registry:
         jobs = _unique(((j.name, w.name, j) for w in flows for j in w.jobs), "job", problems)
         samples = _unique(((k, w.name, v) for w in flows for k, v in w.samples.items()), "template kind", problems)
         _unique(((s.name, w.name, s) for w in flows for s in w.digest), "digest section", problems)
+        follow_ups = _unique(((p, w.name, h) for w in flows for p, h in w.follow_ups.items()), "prefix", problems)
         for intent in sorted(set(handlers) & SCREENING_INTENTS):
             problems.append(f"intent {intent!r} is decided by screening; no workflow may handle it")
         if problems:
@@ -60,6 +63,8 @@ class Registry:
             open_to_unknown=frozenset().union(*(w.open_to_unknown for w in flows)),
             new_record=frozenset().union(*(w.new_record for w in flows)) | {"unknown"},
             labels={i: label for w in flows for i, label in w.labels.items()},
+            follow_ups=follow_ups,
+            own_attachments=frozenset().union(*(w.own_attachments for w in flows)),
         )
 
     @property
@@ -91,12 +96,15 @@ def _unique(entries: Iterable[tuple[str, str, T]], what: str, problems: list[str
     return table
 
 
-def standard(*extra: Workflow, desk: commands.CommandDesk | None = None) -> tuple[Workflow, ...]:
+def standard(
+    *extra: Workflow, desk: commands.CommandDesk | None = None, secretariat: tuple[str, ...] = ()
+) -> tuple[Workflow, ...]:
     """The chamber's workflows in digest order; `extra` (the digest, built with the templates) last.
-    `desk` is the command workflow, to be bound to the registry once built (#帮助 lists it)."""
+    `desk` is the command workflow, to be bound to the registry once built (#帮助 lists it);
+    `secretariat` is told of registrations and changes at once."""
     commands_workflow = (desk or commands.CommandDesk()).workflow()
     return (
-        registration.WORKFLOW,
+        members.workflow(secretariat),
         submission.WORKFLOW,
         messages.WORKFLOW,
         commands_workflow,

@@ -22,10 +22,9 @@ from sqlmodel import Session, col, select
 
 from mailflow.outbound.outbox import Draft, queue, queue_once
 from mailflow.outbound.render import Renderer, local_date, local_time
-from mailflow.reasons import in_locale
 from mailflow.store import InboundMessage, InboundState, Outbox
 from mailflow.store.db import find_one
-from mailflow.workflows.contract import Handled, Words, Workflow
+from mailflow.workflows.contract import Handled, Workflow, localized
 
 if TYPE_CHECKING:
     from mailflow.steps import Context
@@ -128,18 +127,8 @@ class Replies:
             "unit_name": ctx.member.unit_name if ctx.member else "",
             "attachments": attachments,
         }
-        values.update({key: self._localized(value) for key, value in outcome.reply.values.items()})
+        values.update(localized(dict(outcome.reply.values), self.locale))
         return Answer(outcome.reply.kind, _message_key(row.id), values)
-
-    def _localized(self, value: Any) -> Any:
-        """`Words` in the letter's locale, wherever they sit among lists and dicts."""
-        if isinstance(value, Words):
-            return in_locale(value, self.locale)
-        if isinstance(value, list):
-            return [self._localized(item) for item in value]
-        if isinstance(value, dict):
-            return {key: self._localized(item) for key, item in value.items()}
-        return value
 
     def _thread_answer(self, ctx: Context, replied: str, base: dict[str, Any]) -> Answer:
         """One letter per thread of ours, ever: a robot answering each of our letters meets silence."""

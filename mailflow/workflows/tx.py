@@ -21,6 +21,7 @@ from mailflow.outbound.parts import attach
 from mailflow.outbound.render import Renderer, local_date
 from mailflow.store import AuditEntry, BlobStore, Outbox
 from mailflow.store.db import find_one
+from mailflow.workflows.contract import localized
 from mailflow.workflows.references import next_reference
 
 T = TypeVar("T", bound=SQLModel)
@@ -104,7 +105,7 @@ class Tx:
         if self.renderer is None:
             raise RuntimeError("this transaction cannot write letters (no templates given)")
         when = local_date(self.now, self.zone, self.renderer.locale)
-        rendered = self.renderer.render(kind, values, sent_on=when)
+        rendered = self.renderer.render(kind, localized(values, self.renderer.locale), sent_on=when)
         draft = Draft(
             key=key, kind=kind, recipients=[to], rendered=rendered, reference=reference, attachments=attachments
         )

@@ -37,9 +37,15 @@ def test_the_demo_answers_a_dozen_realistic_emails(tmp_path: Path) -> None:
     assert {"【技术】数控系统国产化改造取得突破", "【诉求】关于园区用电保障的情况反映", "咨询入会事宜"} <= subjects
     assert {m.intent for m in messages if m.state == "ignored"} == {"auto_reply", "bounce"}
 
-    letters = sorted((tmp_path / "var" / "outbox").glob("*.eml"))
+    written = sorted((tmp_path / "var" / "outbox").glob("*.eml"))
+    everything = [email.message_from_bytes(p.read_bytes()) for p in written]
+    # The registration came with its certificate: the secretariat is told at once, the certificate attached.
+    (notice,) = [m for m in everything if "【待审核】" in str(make_header(decode_header(m["Subject"])))]
+    assert notice["To"] == "mishuchu@chamber.example.org"
+    assert [part.get_content_type() for part in notice.walk() if part.get_filename()] == ["application/pdf"]
+    letters = [p for p, m in zip(written, everything, strict=True) if m is not notice]
     assert len(letters) == 9  # 7 acknowledgements, 1 rejection, 1 note to the stranger
-    parsed = [email.message_from_bytes(p.read_bytes()) for p in letters]
+    parsed = [m for m in everything if m is not notice]
     subjects = {str(make_header(decode_header(m["Subject"]))) for m in parsed}
     assert (
         "【未能受理】【报送】新产品下线仪式" in subjects
@@ -57,4 +63,4 @@ def test_a_second_demo_shows_the_same_mail_and_sends_nothing_again(tmp_path: Pat
     demo(tmp_path)
     again = demo(tmp_path)
     assert "demo emails to" not in again.stdout
-    assert len(list((tmp_path / "var" / "outbox").glob("*.eml"))) == 9
+    assert len(list((tmp_path / "var" / "outbox").glob("*.eml"))) == 10  # 9 answers, 1 notice

@@ -99,11 +99,11 @@ def test_the_digest_lists_each_item_with_its_command(tmp_path: Path) -> None:
     assert digest.subject == "【每日摘要】2026年11月24日 待处理事项 6 项"  # the submission is counted, not listed
     text = digest.text
     # No workflow offers #采用 yet: the digest names only commands that exist.
-    assert "| DJ-2026-0007 | 李明 liming@example.cn | #批准 DJ-2026-0007 |" in text
+    assert "| DJ-2026-0007 | 联络员登记 李明 liming@example.cn | #批准 DJ-2026-0007 |" in text
     assert "BS-2026-0042" not in text and "- 新收报送信息：1 项" in text  # routine: a count, after the decisions
     # What needs a decision comes first, then what falls due, then the counts.
     assert (
-        text.index("联络员登记待审核")
+        text.index("联络员登记与变更待审核")
         < text.index("未能送达的邮件")
         < text.index("近期到期事项")
         < text.index("新收报送信息")
@@ -147,7 +147,7 @@ def test_a_cell_never_splits_the_table(tmp_path: Path) -> None:
         )
     app.scheduler.run_due()
     digest = the_digest(app)
-    assert "| DJ-2026-0008 | 王｜五 <b> a@b.cn | #批准 DJ-2026-0008 |" in digest.text
+    assert "| DJ-2026-0008 | 联络员登记 王｜五 <b> a@b.cn | #批准 DJ-2026-0008 |" in digest.text
     assert "王｜五 &lt;b&gt;" in digest.html
     app.close()
 

@@ -162,7 +162,7 @@ def test_odd_lines_each_get_their_own_answer(app: App) -> None:
     ]
     (report,) = reports(app)
     assert "与第 1 条指令相同，只执行一次" in report.text
-    assert "没有编号为 DJ-2026-0001 的登记申请" in report.text
+    assert "没有编号为 DJ-2026-0001 的登记或变更申请" in report.text
     assert "无法识别的指令“#发布”" in report.text and "#帮助" in report.text and "#批准" in report.text
     assert "参数不符，格式为：#重发 编号" in report.text
     assert "没有编号为 BS-2026-9999 的记录" in report.text
@@ -313,8 +313,22 @@ def test_approving_a_registration_makes_the_liaison_active_and_tells_everyone(ap
         liaisons = session.exec(select(Liaison.email, Liaison.status).order_by(col(Liaison.id))).all()
         assert liaisons == [(LIAISON, "replaced"), ("liming@hongda-machinery.cn", "active")]
         assert session.exec(select(Registration.state)).one() == "approved"
-        history = session.exec(select(Change.field, Change.why)).all()
-        assert ("created", "批准 DJ-2026-0001") in history and ("status", "批准 DJ-2026-0001") in history
+        history = session.exec(select(Change.field, Change.old, Change.new, Change.why, Change.audit_id)).all()
+        entry = session.exec(select(AuditEntry.id).where(AuditEntry.command == "approve")).one()
+        # Proposed when the mail came (pending), active on approval, the one before replaced: each
+        # approval line names the command's audit entry.
+        assert [h[:4] for h in history if h[0] == "status"] == [
+            ("status", "active", "replaced", "批准 DJ-2026-0001"),
+            ("status", "pending", "active", "批准 DJ-2026-0001"),
+        ]
+        assert {h[4] for h in history if h[0] == "status"} == {entry}
+        assert (
+            "created",
+            None,
+            "李明 <liming@hongda-machinery.cn>（待审核）",
+            "登记申请 DJ-2026-0001",
+            None,
+        ) in history
     (welcome,) = letters(app, "liaison_welcome")
     (notice,) = letters(app, "leader_notice")
     assert welcome.recipients == ["liming@hongda-machinery.cn"] and "宏达机械有限公司的商会联络员" in welcome.text
