@@ -18,6 +18,7 @@ when the roster has changed, or whatever the case with --force.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,6 +38,7 @@ from mailflow.workflows.tx import Tx
 PREFIX = "MC"  # 名册
 KIND = "roster_letter"
 NAMED = 20  # units whose liaison changed, named in the letter; the rest are counted
+KEY_LENGTH = 200  # Outbox.dedupe_key
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,7 @@ class Publication:
         queue_once(
             tx.session,
             *(
-                Draft(f"roster:{reference}:{to}", KIND, [to], rendered, reference=reference, attachments=(part,))
+                Draft(letter_key(reference, to), KIND, [to], rendered, reference=reference, attachments=(part,))
                 for to in recipients
             ),
             now=tx.now,
@@ -192,6 +194,12 @@ class Publication:
                 summary = f"{when} 印发：{issue.units} 家单位、{issue.liaisons} 名联络员，发出 {issue.letters} 封"
             items.append(DigestItem(issue.reference, summary))
         return items
+
+
+def letter_key(reference: str, address: str) -> str:
+    """roster:MC-2026-0001:wangfang@hongda.cn; an address too long for the key column by its sha256."""
+    key = f"roster:{reference}:{address}"
+    return key if len(key) <= KEY_LENGTH else f"roster:{reference}:{hashlib.sha256(address.encode()).hexdigest()}"
 
 
 SAMPLES: dict[str, dict[str, Any]] = {

@@ -25,6 +25,7 @@ from mailflow.errors import ConfigError
 from mailflow.members.registry import appoint
 from mailflow.outbound.transports import MemoryTransport
 from mailflow.store import JobRun, Liaison, Outbox, RosterIssue, Unit
+from mailflow.workflows.roster import letter_key
 
 CHAMBER = "成都市机械制造业商会"
 MORNING = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)  # 08:00 in Shanghai
@@ -258,3 +259,10 @@ def test_a_bad_roster_setting_names_its_key_path(tmp_path: Path, section: dict[s
     with pytest.raises(ConfigError) as info:
         settings_from_mapping({"roster": section}, base_dir=tmp_path)
     assert expected in info.value.problems
+
+
+def test_each_letters_key_names_the_issue_and_the_address_and_fits_its_column() -> None:
+    assert letter_key("MC-2026-0001", "wangfang@hongda.cn") == "roster:MC-2026-0001:wangfang@hongda.cn"
+    long = "x" * 240 + "@example.cn"
+    assert letter_key("MC-2026-0001", long) != letter_key("MC-2026-0001", "y" + long[1:])
+    assert len(letter_key("MC-2026-0001", long)) <= 200 and letter_key("MC-2026-0001", long).startswith("roster:MC-")
