@@ -33,6 +33,7 @@ from mailflow.workflows.commands import CommandDesk
 from mailflow.workflows.digest import Digest, DigestPolicy
 from mailflow.workflows.registry import Registry, standard
 from mailflow.workflows.replies import Replies
+from mailflow.workflows.roster import Publication, RosterPolicy
 from mailflow.workflows.tx import Tx
 
 MB = 1024 * 1024
@@ -118,9 +119,33 @@ def make_registry(settings: Settings, renderer: Renderer) -> Registry:
         message_id_domain=chamber.message_id_domain,
     )
     desk = CommandDesk(settings.security.commands, chamber.locale)
-    registry = Registry.build(standard(digest.workflow(), desk=desk, secretariat=chamber.secretariat))
+    registry = Registry.build(
+        standard(
+            digest.workflow(), make_roster(settings, renderer).workflow(), desk=desk, secretariat=chamber.secretariat
+        )
+    )
     digest.registry = desk.registry = registry  # both list what every workflow declares
     return registry
+
+
+def make_roster(settings: Settings, renderer: Renderer) -> Publication:
+    """The roster workflow (Art. 3): its daily letter, and the roster `mailflow roster` exports and sends."""
+    chamber, roster = settings.chamber, settings.roster
+    policy = RosterPolicy(
+        automatic=roster.send == "on_change",
+        at=roster.at,
+        leaders=roster.recipients == "liaisons_and_leaders",
+        phones=roster.phones,
+        classes=roster.classes,
+    )
+    return Publication(
+        renderer,
+        policy,
+        parts=outgoing_parts(settings),
+        chamber=chamber.name,
+        zone=chamber.zone,
+        message_id_domain=chamber.message_id_domain,
+    )
 
 
 def make_renderer(settings: Settings) -> Renderer:

@@ -270,6 +270,37 @@ class DigestSettings(_Frozen):
         return email_addresses(value)
 
 
+class RosterSettings(_Frozen):
+    """联络员名录 (Art. 3): the roster of active liaisons, sent to them when it has changed."""
+
+    send: Literal["on_change", "never"] = "on_change"  # never: only `mailflow roster send` sends it
+    at: str = "17:00"  # local time of the daily look for a change, after the day's approvals
+    recipients: Literal["liaisons", "liaisons_and_leaders"] = "liaisons"
+    phones: bool = True  # the roster shows the liaisons' mobile numbers
+    classes: tuple[
+        str, ...
+    ] = ()  # 会员类别 in the roster's order; empty: 会长单位, 副会长单位, 常务理事单位, 理事单位, 会员单位
+
+    @field_validator("at")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        try:
+            parsed = time.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a time of day such as 17:00") from None
+        return parsed.strftime("%H:%M")
+
+    @field_validator("classes")
+    @classmethod
+    def _classes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        names = tuple(name.strip() for name in value)
+        if not all(names):
+            raise ValueError("a 会员类别 cannot be empty")
+        if len(set(names)) != len(names):
+            raise ValueError("a 会员类别 is listed twice")
+        return names
+
+
 class SecuritySettings(_Frozen):
     """Whom we believe about who wrote a message."""
 
@@ -300,6 +331,7 @@ class Settings(_Frozen):
     limits: LimitSettings = LimitSettings()
     daemon: DaemonSettings = DaemonSettings()
     digest: DigestSettings = DigestSettings()
+    roster: RosterSettings = RosterSettings()
     security: SecuritySettings = SecuritySettings()
     # Folder of the config file: relative paths are resolved against it.
     base_dir: Path = Path(".")

@@ -6,8 +6,9 @@ range is recomputed rather than trusted. A CSV is UTF-8 (with or without a BOM),
 GB18030 (a superset of GBK and GB2312), which Excel on Chinese Windows writes without any marker.
 
 Writing targets Excel first: a CSV gets a UTF-8 BOM (without one, Excel reads it as GBK and shows
-mojibake), and a value Excel would turn into a number and damage (a leading zero, 12 digits or more,
-or a leading = + - @) is written as the text formula ="...", which Excel shows as the text itself
+mojibake), and a value Excel would turn into a number and damage (a leading zero; 11 digits or more,
+which is a mobile number that a column of the default width shows as 1.38E+10, and from 16 on loses
+digits; a leading = + - @) is written as the text formula ="...", which Excel shows as the text itself
 and which `unwrap` reads back.
 """
 
@@ -33,7 +34,7 @@ SHEET_TITLE = "会员单位"
 
 _SPACES = re.compile(r"[\s\u200b\ufeff]+")
 _FORMULA_TEXT = re.compile(r'^="(.*)"$', re.DOTALL)
-_NEEDS_PROTECTION = re.compile(r"^(?:0\d+|\d{12,})$|^[=+\-@]")
+_NEEDS_PROTECTION = re.compile(r"^(?:0\d+|\d{11,})$|^[=+\-@]")
 
 
 class SheetError(MailflowError):
@@ -142,11 +143,22 @@ def _protect(text: str) -> str:
     return '="' + text.replace('"', '""') + '"' if _NEEDS_PROTECTION.search(text) else text
 
 
-def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    with path.open("w", encoding="utf-8-sig", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(header)
-        writer.writerows([_protect(value) for value in row] for row in rows)
+Cell = str | int  # what the writers take: text (kept text, whatever it looks like) or a whole number
+
+
+def csv_bytes(header: Sequence[str], rows: Sequence[Sequence[Cell]], *, title: str = "") -> bytes:
+    """A CSV as Excel opens it: UTF-8 with a BOM, CRLF, `title` (when given) as a row above the header."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    if title:
+        writer.writerow([title])
+    writer.writerow(header)
+    writer.writerows([value if isinstance(value, int) else _protect(value) for value in row] for row in rows)
+    return codecs.BOM_UTF8 + buffer.getvalue().encode("utf-8")
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Cell]], *, title: str = "") -> None:
+    path.write_bytes(csv_bytes(header, rows, title=title))
 
 
 def _width(text: str) -> int:
@@ -154,25 +166,54 @@ def _width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
 
 
-def write_xlsx(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+def xlsx_bytes(
+    header: Sequence[str], rows: Sequence[Sequence[Cell]], *, title: str = "", sheet_title: str = SHEET_TITLE
+) -> bytes:
+    """A workbook of one sheet: `title` (when given) bold over the table, the header bold and repeated on
+    every printed page, text cells formatted as text (a phone number stays a phone number), numbers as numbers."""
     from openpyxl import Workbook
-    from openpyxl.styles import Font
+    from openpyxl.styles import Alignment, Font
     from openpyxl.utils import get_column_letter
 
     book = Workbook()
     sheet = book.active
-    sheet.title = SHEET_TITLE
+    sheet.title = sheet_title[:31]  # Excel's limit for a sheet's name
+    if title:
+        sheet.append([title])
+        sheet.cell(row=1, column=1).font = Font(bold=True, size=14)
+        sheet.cell(row=1, column=1).alignment = Alignment(horizontal="center")
+        sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=max(len(header), 1))
+    first = 2 if title else 1  # the header's row
     sheet.append(list(header))
-    for cell in sheet[1]:
+    for cell in sheet[first]:
         cell.font = Font(bold=True)
-    for number, values in enumerate(rows, start=2):
+    for number, values in enumerate(rows, start=first + 1):
         for column, value in enumerate(values, start=1):
-            cell = sheet.cell(row=number, column=column, value=value or None)
+            cell = sheet.cell(row=number, column=column, value=value if isinstance(value, int) else value or None)
+            if isinstance(value, int):
+                continue
             cell.number_format = TEXT_FORMAT
             if value.startswith("="):
                 cell.data_type = "s"  # text, never a formula
-    for column, title in enumerate(header, start=1):
-        widest = max([_width(title), *(_width(values[column - 1]) for values in rows)])
+    for column, name in enumerate(header, start=1):
+        widest = max([_width(name), *(_width(str(values[column - 1])) for values in rows)])
         sheet.column_dimensions[get_column_letter(column)].width = min(max(widest + 2, 8), 60)
-    sheet.freeze_panes = "A2"
-    book.save(path)
+    sheet.freeze_panes = f"A{first + 1}"
+    sheet.print_title_rows = f"{first}:{first}"
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight = 1, 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def write_xlsx(
+    path: Path,
+    header: Sequence[str],
+    rows: Sequence[Sequence[Cell]],
+    *,
+    title: str = "",
+    sheet_title: str = SHEET_TITLE,
+) -> None:
+    path.write_bytes(xlsx_bytes(header, rows, title=title, sheet_title=sheet_title))

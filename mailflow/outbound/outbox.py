@@ -29,7 +29,9 @@ from mailflow.store import Outbox, OutboxPart, OutboxState
 from mailflow.store.db import find_one
 
 OUTBOX_TABLE = Outbox.metadata.tables["outbox"]
-_INSERT_RETURNING_ID = insert(OUTBOX_TABLE).returning(OUTBOX_TABLE.c.id, sort_by_parameter_order=True)
+# The ids come back with their keys, in whatever order: asked for in the order of the rows
+# (sort_by_parameter_order), SQLite gets one INSERT per row instead of one for all of them.
+_INSERT_RETURNING_ID = insert(OUTBOX_TABLE).returning(OUTBOX_TABLE.c.id, OUTBOX_TABLE.c.dedupe_key)
 
 
 def new_message_id(domain: str, now: datetime) -> str:
@@ -80,8 +82,8 @@ def queue_once(session: Session, *drafts: Draft, now: datetime, message_id_domai
     if not any(draft.attachments for draft in drafts):
         session.connection().execute(insert(OUTBOX_TABLE), rows)
         return
-    ids = session.connection().execute(_INSERT_RETURNING_ID, rows).scalars().all()
-    links = [values for id_, draft in zip(ids, drafts, strict=True) for values in part_values(id_, draft.attachments)]
+    ids = {key: id_ for id_, key in session.connection().execute(_INSERT_RETURNING_ID, rows)}
+    links = [values for draft in drafts for values in part_values(ids[draft.key], draft.attachments)]
     session.connection().execute(insert(PARTS_TABLE), links)
 
 

@@ -347,3 +347,20 @@ class Change(SQLModel, table=True):
     new: str | None = None
     why: str = Field(default="", max_length=300)
     audit_id: int | None = Field(default=None, foreign_key="audit_entry.id")
+
+
+class RosterIssue(SQLModel, table=True):
+    """联络员名录 as sent (Art. 3): when, what it showed (the sha256 of its rows), and to how many.
+    The roster letter goes again only when the rows' sha256 differs from the last one's."""
+
+    __tablename__ = "roster_issue"
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(max_length=40, unique=True)  # MC-2026-0001; names every letter of the issue
+    at: datetime | None = _ts()
+    sha256: str = Field(max_length=64)  # of the published rows (members.roster), not of a file
+    units: int = 0
+    liaisons: int = 0  # rows of the roster
+    letters: int = 0  # letters queued
+    file_sha256: str = Field(default="", max_length=64)  # the .xlsx the letters carry, in data/outgoing
+    forced: bool = False  # sent by `mailflow roster send --force` though nothing had changed

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from mailflow.errors import ConfigError
 from mailflow.jobs.scheduler import Job
-from mailflow.workflows import commands, digest, members, messages, replies, submission
+from mailflow.workflows import commands, digest, members, messages, replies, roster, submission
 from mailflow.workflows.contract import CommandSpec, DigestSection, Handler, Workflow
 
 T = TypeVar("T")
@@ -115,4 +115,5 @@ def standard(
 
 def standard_samples() -> Mapping[str, Mapping[str, Any]]:
     """Every template kind's sample values, without building the application (template tests)."""
-    return Registry.build(standard(Workflow("digest", samples={"digest": digest.SAMPLE}))).samples
+    stand_ins = (Workflow("digest", samples={"digest": digest.SAMPLE}), Workflow("roster", samples=roster.SAMPLES))
+    return Registry.build(standard(*stand_ins)).samples

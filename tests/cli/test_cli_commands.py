@@ -43,7 +43,7 @@ def test_init_writes_a_working_setup_in_an_empty_folder(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "rules").iterdir()) == sorted(p.name for p in (REPO / "rules").iterdir())
     assert (tmp_path / "var" / "Maildir" / "new").is_dir() and (tmp_path / "var" / "mailflow.db").exists()
     check = mailflow(tmp_path, "check")
-    assert "✓ source local" in check.stdout and "database at schema 0010" in check.stdout
+    assert "✓ source local" in check.stdout and "database at schema 0012" in check.stdout
 
 
 def test_one_pass_then_status_and_inbox_list_in_json(home: Path) -> None:
@@ -56,8 +56,10 @@ def test_one_pass_then_status_and_inbox_list_in_json(home: Path) -> None:
     assert status["counts"]["held"] == 1 and status["counts"]["ignored"] == 1 and status["total"] == 2
     (folder,) = status["folders"]
     assert folder["source"] == "local" and folder["last_poll"] is not None and folder["last_error"] is None
-    (job,) = status["jobs"]  # the pass ran the scheduler: its first start is recorded, nothing sent
+    jobs = {job["job"]: job for job in status["jobs"]}  # the pass ran the scheduler: first starts, nothing sent
+    job = jobs["digest"]
     assert (job["job"], job["outcome"]) == ("digest", "first start") and job["slot"].endswith("T08:30")
+    assert (jobs["roster"]["outcome"], jobs["roster"]["slot"][-5:]) == ("first start", "17:00")
     assert status["outbox"]["sent"] == 1  # the stranger heard how to register
     items = json.loads(mailflow(home, "inbox", "list", "--json").stdout)
     assert [(i["state"], i["subject"]) for i in items] == [

@@ -190,7 +190,7 @@ def test_a_liaison_mail_is_acknowledged_through_real_servers(
     tomorrow = datetime.now(SHANGHAI).date() + timedelta(days=1)
     morning = datetime.combine(tomorrow, time(8, 31), tzinfo=SHANGHAI)
     app = make_app(tmp_path, clock=FixedClock(morning), **setup.sections)
-    assert app.scheduler.run_due() == ["digest"]
+    assert "digest" in app.scheduler.run_due()
     app.close()
     digest = json.loads(setup.cli("outbox", "list", "--json"))
     (row,) = [r for r in digest if r["subject"].startswith("【每日摘要】")]

@@ -127,7 +127,7 @@ def test_after_days_of_downtime_the_missed_digest_is_sent_once(tmp_path: Path) -
     assert len(digests(app)) == 1
     assert isinstance(app.clock, FixedClock)
     app.clock.set(local(SHANGHAI, 2026, 11, 27, 15, 0))  # down for three days
-    assert restart(app).run_due() == ["digest"]
+    assert "digest" in restart(app).run_due()  # (the roster's daily look runs too)
     assert [d.dedupe_key for d in digests(app)] == ["digest:2026-11-24", "digest:2026-11-27"]
     assert restart(app).run_due() == []  # and a second restart the same day sends nothing
     app.close()

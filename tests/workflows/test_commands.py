@@ -113,7 +113,7 @@ def test_an_unproved_secretariat_command_is_held_unexecuted_and_unanswered(app: 
     assert letter(app, dead).state == OutboxState.DEAD
     assert audit(app) == [] and reports(app) == []
     app.clock.advance(days=1)  # type: ignore[attr-defined] - the next morning's digest
-    assert app.scheduler.run_due() == ["digest"]
+    assert "digest" in app.scheduler.run_due()
     with app.store.session() as session:
         digest = session.exec(select(Outbox).where(Outbox.kind == "digest")).one()
     assert "未执行，也未回复" in digest.text and f"#重新处理 {row.id}" in digest.text
