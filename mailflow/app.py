@@ -25,7 +25,7 @@ from mailflow.outbound.smtp import SmtpTransport
 from mailflow.outbound.transports import FileTransport, Transport
 from mailflow.parse import ParseLimits
 from mailflow.pipeline import Pipeline
-from mailflow.steps import PipelineSettings
+from mailflow.context import PipelineSettings
 from mailflow.store import BlobStore, Store
 from mailflow.store.db import make_engine
 from mailflow.workflows import FINISHERS

@@ -22,7 +22,8 @@ from sqlmodel import Session, col, select
 from mailflow.classify import RuleSet
 from mailflow.clock import Clock
 from mailflow.reasons import Reason
-from mailflow.steps import PREPARE, STEPS, WRITE, Context, PipelineSettings, Roster, Step
+from mailflow.context import Context, PipelineSettings, Roster
+from mailflow.steps import PREPARE, STEPS, WRITE, Step
 from mailflow.store import BlobStore, InboundMessage, InboundState, Store
 from mailflow.store.faults import StoreUnavailable, fault_of
 from mailflow.outbound.render import Renderer

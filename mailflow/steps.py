@@ -7,116 +7,26 @@ A step either adds to the Context or returns an Handled, which ends the run for 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import replace
 from typing import Protocol
-from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, select
+from sqlmodel import select
 
-from mailflow.classify import Facts, RuleSet, classify
+from mailflow.classify import Facts, classify
 from mailflow.errors import ParseError
-from mailflow.parse import ParsedMail, ParseLimits, parse
+from mailflow.parse import parse
 from mailflow.reasons import Reason
 from mailflow.screen import auto_reply_reason, bounce_reason, machine_report_reason
-from mailflow.screen.authenticity import NO_VERDICT, Verdict, verdict
+from mailflow.screen.authenticity import verdict
 from mailflow.screen.threads import REFERENCE, replied_letter
 from mailflow.store import (
-    BlobStore,
-    InboundMessage,
     InboundState,
-    Liaison,
-    LiaisonStatus,
     Outbox,
     StoredAttachment,
-    Unit,
 )
-from mailflow.validate import AttachmentCheck, validate_attachments
-from mailflow.outbound.render import Renderer
-from mailflow.workflows.contract import Handled, Handler, Incoming
-from mailflow.workflows.registry import Registry
-from mailflow.workflows.tx import Tx
-
-
-@dataclass(frozen=True)
-class PipelineSettings:
-    secretariat: tuple[str, ...]
-    message_id_domain: str
-    zone: ZoneInfo
-    limits: ParseLimits
-    max_attempts: int = 3
-    verp_base: str | None = None  # the envelope sender VERP addresses are made from, when on
-    trusted_authserv_ids: tuple[str, ...] = ()  # whose Authentication-Results we believe
-
-
-@dataclass(frozen=True)
-class Member:
-    """A known sender: the unit, and the liaison when the sender is one (plain values, no session)."""
-
-    unit_id: int
-    unit_name: str
-    liaison_id: int | None = None
-    liaison_name: str = ""
-
-
-class Roster:
-    """Who may write to us, by address: active liaisons and unit leaders. Read once per pass."""
-
-    def __init__(self, session: Session) -> None:
-        self.liaisons: dict[str, Member] = {}
-        self.leaders: dict[str, Member] = {}
-        units: dict[int | None, str] = {}
-        for uid, name, leader in session.exec(select(Unit.id, Unit.name, Unit.leader_email)).all():
-            units[uid] = name
-            if leader and uid is not None:
-                self.leaders.setdefault(leader.lower(), Member(uid, name))
-        query = select(Liaison.id, Liaison.unit_id, Liaison.name, Liaison.email).where(
-            Liaison.status == LiaisonStatus.ACTIVE
-        )
-        for lid, unit_id, name, email in session.exec(query).all():
-            self.liaisons[email.lower()] = Member(unit_id, units.get(unit_id, ""), lid, name)
-
-
-@dataclass
-class Context:
-    """Everything known about the message in hand; steps fill it in order."""
-
-    row: InboundMessage
-    raw: bytes
-    session: Session
-    now: datetime
-    settings: PipelineSettings
-    rules: RuleSet
-    attachments: BlobStore
-    roster: Roster
-    registry: Registry
-    renderer: Renderer | None = None  # for the letters a workflow writes besides its reply
-    parts: BlobStore | None = None  # for the files those letters carry
-    mail: ParsedMail | None = None
-    sender_role: str = "unknown"
-    member: Member | None = None  # the unit (and liaison) the sender speaks for
-    auth: Verdict = NO_VERDICT  # what our own receiving server found about the sender
-    checks: tuple[AttachmentCheck, ...] = ()
-    notes: dict[str, str] = field(default_factory=dict)
-    replied: str | None = None  # our letter (Message-ID or reference) this mail answers; `act` decides
-    # Concluded once before (a reprocess): what was queued for it then may exist already.
-    concluded_before: bool = False
-
-    def __post_init__(self) -> None:
-        self.concluded_before = self.row.processed_at is not None
-
-    @property
-    def sender_name(self) -> str:
-        """How letters address the sender: the liaison's name on record, else the display name, else the address."""
-        if self.member and self.member.liaison_name:
-            return self.member.liaison_name
-        sender = self.parsed.from_
-        return (sender.name if sender and sender.name else "") or (self.row.sender or "")
-
-    @property
-    def parsed(self) -> ParsedMail:
-        assert self.mail is not None, "the parse step runs first"
-        return self.mail
+from mailflow.validate import validate_attachments
+from mailflow.context import Context
+from mailflow.workflows.contract import Handled, Handler
 
 
 class Step(Protocol):
@@ -277,7 +187,7 @@ def act_step(ctx: Context) -> Handled | None:
     follow_up = _follow_up(ctx)
     if follow_up is not None:
         reference, follow = follow_up
-        outcome = follow(replace(incoming(ctx), follow_up=reference), _tx(ctx))
+        outcome = follow(replace(ctx.incoming(), follow_up=reference), ctx.tx())
         if outcome.state == InboundState.HELD and any(r.code == "reply_to_letter" for r in outcome.reasons):
             ctx.row.intent = "reply"  # read by the secretariat in the thread of the letter it answers
             letter = ctx.replied or reference
@@ -294,18 +204,7 @@ def act_step(ctx: Context) -> Handled | None:
     handler = ctx.registry.handlers.get(intent)
     if handler is None:  # rules are checked against the registry at start; a stale rule set is held
         return Handled(InboundState.HELD, (Reason("unknown_intent"),))
-    return handler(incoming(ctx), _tx(ctx))
-
-
-def _tx(ctx: Context) -> Tx:
-    return Tx(
-        ctx.session,
-        now=ctx.now,
-        zone=ctx.settings.zone,
-        message_id_domain=ctx.settings.message_id_domain,
-        renderer=ctx.renderer,
-        parts=ctx.parts,
-    )
+    return handler(ctx.incoming(), ctx.tx())
 
 
 def _follow_up(ctx: Context) -> tuple[str, Handler] | None:
@@ -322,27 +221,6 @@ def _follow_up(ctx: Context) -> tuple[str, Handler] | None:
         return None
     handler = table.get(reference.split("-", 1)[0])
     return (reference, handler) if handler is not None else None
-
-
-def incoming(ctx: Context) -> Incoming:
-    """What the handlers see of the message: plain values."""
-    member = ctx.member
-    return Incoming(
-        inbound_id=ctx.row.id or 0,
-        intent=ctx.row.intent or "unknown",
-        category=ctx.row.category,
-        sender=(ctx.row.sender or "").lower(),
-        role=ctx.sender_role,
-        name=ctx.sender_name,
-        unit_id=member.unit_id if member else None,
-        unit_name=member.unit_name if member else "",
-        liaison_id=member.liaison_id if member else None,
-        mail=ctx.parsed,
-        checks=ctx.checks,
-        authenticated=ctx.auth.authenticated,
-        received_at=ctx.row.received_at or ctx.now,
-        policy=ctx.rules.policy,
-    )
 
 
 STEPS: tuple[Step, ...] = (parse_step, screen_step, identify_step, classify_step, validate_step, act_step)

@@ -21,7 +21,7 @@ from mailflow.daemon import Daemon
 from mailflow.errors import ConfigError, ParseError
 from mailflow.parse import parse
 from mailflow.screen import auto_reply_reason, bounce_reason, machine_report_reason
-from mailflow.steps import Roster
+from mailflow.context import Roster
 from mailflow.store import InboundMessage, InboundState, Outbox, OutboxState, Store
 from mailflow.store.db import make_engine
 from mailflow.validate import validate_attachments

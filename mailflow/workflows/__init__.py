@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from mailflow.workflows import bounces
 
 if TYPE_CHECKING:
-    from mailflow.steps import Context
+    from mailflow.context import Context
     from mailflow.workflows.contract import Handled
 
 Finisher = Callable[["Context", "Handled"], None]

@@ -21,7 +21,7 @@ from mailflow.screen.bounces import read_bounce
 from mailflow.store import InboundState, Outbox, OutboxState
 
 if TYPE_CHECKING:
-    from mailflow.steps import Context
+    from mailflow.context import Context
     from mailflow.workflows.contract import Handled
 
 _FLAGGED = "mailflow.flagged_addresses"  # session.info: the flagged addresses, read once per transaction

@@ -27,7 +27,7 @@ from mailflow.store.db import find_one
 from mailflow.workflows.contract import Handled, Workflow, localized
 
 if TYPE_CHECKING:
-    from mailflow.steps import Context
+    from mailflow.context import Context
 
 log = logging.getLogger("mailflow.send")
 
