@@ -8,7 +8,10 @@ the line of the report that says what happened.
 
 from __future__ import annotations
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
+
+from mailflow.members.registry import record_change
 
 from mailflow.reasons import Reason
 from mailflow.store import (
@@ -83,9 +86,16 @@ def fix_address(call: Call, tx: Tx) -> Done:
     if "@" not in new or any(ch.isspace() for ch in new):
         return Done(False, (f"{new} 不是有效的邮箱", f"{new} is not an email address"))
     changed = 0
-    for liaison in tx.session.exec(select(Liaison).where(col(Liaison.email).ilike(old))).all():
+    why = f"更正邮箱 {old} → {new}"[:300]
+    for liaison in tx.session.exec(select(Liaison).where(func.lower(Liaison.email) == old)).all():
+        unit = tx.get(Unit, liaison.unit_id)
+        if unit is not None:
+            record_change(tx.session, unit, "liaison", liaison.id or 0, "email", liaison.email, new, tx.now, why,
+                          call.audit_id)  # fmt: skip
         liaison.email, changed = new, changed + 1
-    for unit in tx.session.exec(select(Unit).where(col(Unit.leader_email).ilike(old))).all():
+    for unit in tx.session.exec(select(Unit).where(func.lower(Unit.leader_email) == old)).all():
+        record_change(tx.session, unit, "unit", unit.id or 0, "leader_email", unit.leader_email, new, tx.now, why,
+                      call.audit_id)  # fmt: skip
         unit.leader_email, changed = new, changed + 1
     flag = tx.find(AddressFlag, "email", old)
     if flag is not None:

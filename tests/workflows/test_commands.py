@@ -226,10 +226,21 @@ def test_fix_address_corrects_the_liaison_lifts_the_flag_and_resends_what_bounce
     with app.store.session() as session:
         assert session.exec(select(Liaison.email)).all() == ["wang.fang@hongda-machinery.cn"]
         assert session.exec(select(AddressFlag)).all() == []
+        entry = session.exec(select(AuditEntry.id).where(AuditEntry.command == "fix_address")).one()
+        history = session.exec(select(Change.kind, Change.field, Change.old, Change.new, Change.audit_id)).all()
+        assert history == [("liaison", "email", LIAISON, "wang.fang@hongda-machinery.cn", entry)]
     resent = letter(app, bounced)
     assert resent.recipients == ["wang.fang@hongda-machinery.cn"] and resent.state == OutboxState.SENT
     (report,) = reports(app)
     assert "1 条记录，重发 1 封邮件" in report.text
+
+
+def test_fix_address_matches_the_address_not_a_pattern(app: App) -> None:
+    add_liaison(app, email="wangxfang@other.cn", unit="其他公司", code="OT001")
+    command(app, "#更正邮箱 wang_fang@other.cn new@other.cn", **{"Authentication-Results": PASSED})
+    with app.store.session() as session:  # `_` is a wildcard to LIKE: nothing may change
+        assert "wangxfang@other.cn" in session.exec(select(Liaison.email)).all()
+    assert "没有使用 wang_fang@other.cn 的记录" in reports(app)[-1].text
 
 
 def test_reprocess_and_show_by_mail(app: App) -> None:
