@@ -16,7 +16,16 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -247,22 +256,24 @@ class DaemonSettings(_Frozen):
     fsync: bool = True  # fsync raw mail before its row commits; off only for throw-away data
 
 
+def _clock_time(value: str) -> str:
+    try:
+        parsed = time.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a time of day such as 08:30") from None
+    return parsed.strftime("%H:%M")
+
+
+ClockTime = Annotated[str, AfterValidator(_clock_time)]  # a local time of day, written back as HH:MM
+
+
 class DigestSettings(_Frozen):
     """The daily digest to the secretariat: what needs a decision, each item with its command."""
 
-    at: str = "08:30"  # local time in the chamber's zone, every day
+    at: ClockTime = "08:30"  # local time in the chamber's zone, every day
     recipients: tuple[str, ...] = ()  # the secretariat when empty
     when_empty: Literal["skip", "send"] = "skip"  # a day with nothing to report sends nothing
     days_ahead: int = Field(7, ge=0, le=60)  # "falls due in the coming days" looks this far
-
-    @field_validator("at")
-    @classmethod
-    def _clock_time(cls, value: str) -> str:
-        try:
-            parsed = time.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"{value!r} is not a time of day such as 08:30") from None
-        return parsed.strftime("%H:%M")
 
     @field_validator("recipients")
     @classmethod
@@ -274,21 +285,12 @@ class RosterSettings(_Frozen):
     """联络员名录 (Art. 3): the roster of active liaisons, sent to them when it has changed."""
 
     send: Literal["on_change", "never"] = "on_change"  # never: only `mailflow roster send` sends it
-    at: str = "17:00"  # local time of the daily look for a change, after the day's approvals
+    at: ClockTime = "17:00"  # local time of the daily look for a change, after the day's approvals
     recipients: Literal["liaisons", "liaisons_and_leaders"] = "liaisons"
     phones: bool = True  # the roster shows the liaisons' mobile numbers
     classes: tuple[
         str, ...
     ] = ()  # 会员类别 in the roster's order; empty: 会长单位, 副会长单位, 常务理事单位, 理事单位, 会员单位
-
-    @field_validator("at")
-    @classmethod
-    def _clock_time(cls, value: str) -> str:
-        try:
-            parsed = time.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"{value!r} is not a time of day such as 17:00") from None
-        return parsed.strftime("%H:%M")
 
     @field_validator("classes")
     @classmethod
