@@ -184,9 +184,10 @@ def match_row(cells: Sequence[str], above: Sequence[str] = ()) -> Header:
     texts: dict[str, str] = {}
     ignored: list[str] = []
     context: str | None = None
-    for index, text in enumerate(cells):
-        if not text and grouped and index < len(above) and _unit_key(above[index]) in _UNIT:
-            text = above[index]  # a unit column merged down over both rows of a two-row header
+    for index in range(max(len(cells), len(above)) if grouped else len(cells)):
+        text = cells[index] if index < len(cells) else ""
+        if not text and grouped and index < len(above) and _group_person(above[index]) is None:
+            text = above[index]  # a column merged down over both rows of a two-row header (单位名称, 序号)
         if not text:
             continue
         group = groups[min(index, len(groups) - 1)] if groups else None  # merged cells past the end are left out

@@ -93,13 +93,14 @@ def _unknown_encoding() -> SheetError:
 
 
 def _utf16_without_bom(head: bytes) -> str:
-    """UTF-16 written without a BOM shows as a zero byte beside each ASCII character: after it in
-    little-endian, before it in big-endian. Zero bytes anywhere else are no text at all."""
-    pairs = len(head) // 2
-    odd, even = head[1 : pairs * 2 : 2].count(0), head[0 : pairs * 2 : 2].count(0)
-    if odd > pairs // 2 and even == 0:
+    """UTF-16 written without a BOM shows as a zero byte beside each ASCII character (digits,
+    commas, line ends): after it in little-endian, before it in big-endian. A few Chinese characters
+    hold a zero byte too (一 is 00 4E), so the side with far more zeros decides; zero bytes spread
+    evenly are no text at all."""
+    odd, even = head[1::2].count(0), head[0::2].count(0)
+    if odd > 3 * even:
         return "utf-16-le"
-    if even > pairs // 2 and odd == 0:
+    if even > 3 * odd:
         return "utf-16-be"
     raise _unknown_encoding()
 
