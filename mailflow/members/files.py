@@ -51,6 +51,9 @@ def cell_text(value: object) -> str:
     """A cell as the text it shows: integral numbers without .0 or an exponent, spaces trimmed."""
     if value is None:
         return ""
+    if value.__class__ is str:  # most cells: the others' checks skipped
+        text = value.strip()  # type: ignore[attr-defined]
+        return _SPACES.sub(" ", unwrap(text) if text.startswith('="') else text).strip()
     if isinstance(value, bool):
         text = "TRUE" if value else "FALSE"
     elif isinstance(value, int):

@@ -84,6 +84,8 @@ class Layout:
 
 def _cell_fault(value: object, field: str) -> tuple[str, str, str] | None:
     """(kind, zh, en) when a cell does not hold the text the office typed."""
+    if value is None or (isinstance(value, str) and not value.startswith("#")):
+        return None  # most cells
     if isinstance(value, bool):
         return (
             "not_text",
