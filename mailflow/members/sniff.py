@@ -81,10 +81,11 @@ def _ole_refusal(path: Path, names: set[str]) -> SheetError:
     if "EncryptionInfo" in names or "EncryptedPackage" in names:
         return _refuse(
             path,
-            "文件设置了打开密码；请在 Excel 或 WPS 中输入密码打开，取消密码（“文件 → 信息 → 保护工作簿 → 用密码进行加密”，"
-            "清空密码）后保存，再导入",
-            "it is password protected; open it in Excel or WPS with its password, remove the password (File → Info → "
-            "Protect Workbook → Encrypt with Password, clear it), save, and import that",
+            "文件设置了打开密码；请输入密码打开后取消密码（Excel：“文件 → 信息 → 保护工作簿 → 用密码进行加密”；"
+            "WPS：“文件 → 文档加密 → 密码加密”；清空密码），保存后再导入",
+            "it is password protected; open it with its password and remove the password (Excel: File → Info → "
+            "Protect Workbook → Encrypt with Password; WPS: File → Document Encryption → Password Encryption; clear "
+            "it), save, and import that",
         )
     if "Workbook" in names or "Book" in names:
         return _save_as_xlsx(
