@@ -117,10 +117,13 @@ def _cell_fault(value: object, field: str) -> tuple[str, str, str] | None:
 
 def _lost_zero(number: float) -> bool:
     """A number in a phone column that cannot be a mobile (11 digits from 1), a local number
-    (7 or 8 digits) or one with a country code (12 digits or more): a 0 in front went missing."""
+    (7 or 8 digits), a 400/800 service number (10) or one with a country code (12 digits or more):
+    a 0 in front went missing."""
     if number < 0 or (isinstance(number, float) and not number.is_integer()):
         return False
     digits = str(int(number))
+    if len(digits) == 10 and digits[:3] in ("400", "800"):
+        return False
     return len(digits) in (9, 10) or (len(digits) == 11 and not digits.startswith("1"))
 
 

@@ -210,24 +210,27 @@ def test_numbers_where_text_belongs(tmp_path: Path) -> None:
     rows = [
         HEADERS,
         unit(1, 负责人手机=13800138000, 联络员手机=87654321),  # mobile, local number: both whole
+        unit(5, 负责人手机=4008001234),  # a 400 service number: whole too
         unit(2, 负责人手机=2887654321),  # 028-87654321 typed into a General cell
         unit(3, 统一社会信用代码=Num("9.15101E+17")),
-        unit(
-            4, 统一社会信用代码=915101007234567890
-        ),  # an exact integer (not what Excel stores): its digits are all there
+        # an exact integer (not what Excel stores): its digits are all there, so its check character is checked
+        unit(4, 统一社会信用代码=915101007234567890),
     ]
     write_xlsx_parts(path, [Part("Sheet1", rows)])
 
     result = read_units(path)
 
     assert faults(result) == [
-        (3, "phone_lost_zero", "leader_phone"),
-        (4, "code_as_number", "code"),
-        (5, "bad_code", "code"),
+        (4, "phone_lost_zero", "leader_phone"),
+        (5, "code_as_number", "code"),
+        (6, "bad_code", "code"),
     ]
-    assert "F3 单元格（负责人手机）存成了数字 2887654321，开头的 0 可能已丢失" in result.problems[0].zh
+    assert "F4 单元格（负责人手机）存成了数字 2887654321，开头的 0 可能已丢失" in result.problems[0].zh
     assert "lost its last digits" in result.problems[1].en
-    assert [(r.row, r.leader_phone, r.liaison_phone) for r in result.rows] == [(2, "13800138000", "87654321")]
+    assert [(r.row, r.leader_phone, r.liaison_phone) for r in result.rows] == [
+        (2, "13800138000", "87654321"),
+        (3, "4008001234", f"139{5:08d}"),
+    ]
 
 
 # --- WPS and other producers ---------------------------------------------------------------------
@@ -243,11 +246,12 @@ def test_wps_shared_strings_and_any_used_range(tmp_path: Path, dimension: str | 
         unit(1, 负责人手机=Num("13800138000"), 联络员手机="028-87654321"),
         unit(2, 会员类别=Formula("C3", "理事单位")),
     ]
+    rows = [[*row, Raw(f'<c r="XFD{n}" s="1"/>')] for n, row in enumerate(rows, 1)]  # styled to the last column
     write_xlsx_parts(path, [Part("Sheet1", rows, merge="A1:K1")], shared_strings=True, dimension=dimension)
 
     result = read_units(path)
 
-    assert result.problems == () and result.header_row == 2
+    assert result.problems == () and result.header_row == 2 and result.ignored == ()
     assert [(r.row, r.leader_phone, r.liaison_phone, r.member_class) for r in result.rows] == [
         (3, "13800138000", "028-87654321", "会员单位"),
         (4, f"138{2:08d}", f"139{2:08d}", "理事单位"),
