@@ -232,12 +232,5 @@ def record_change(
     return change
 
 
-def _record(
-    session: Session, report: ImportReport, unit: Unit, kind: str, subject_id: int, name: str,
-    old: str | None, new: str | None, now: datetime, why: str, audit_id: int | None,
-) -> None:  # fmt: skip
-    report.note(unit, record_change(session, unit, kind, subject_id, name, old, new, now, why, audit_id))
-
-
 def _problem(row: UnitRow, kind: str, zh: str, en: str) -> RowProblem:
     return RowProblem(row.row, kind, f"第 {row.row} 行：{zh}", f"row {row.row}: {en}")
