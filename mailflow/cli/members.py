@@ -4,21 +4,74 @@ from __future__ import annotations
 
 import getpass
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
+from rich.markup import escape
+from rich.progress import Progress, TextColumn
 from sqlmodel import Session, col, select
 
-from mailflow.members import SheetError, UnitRow, read_units, write_units
-from mailflow.members.registry import active_liaisons, apply_rows, check_against_store
+from mailflow.members import SheetError, SheetResult, UnitRow, read_units, write_units
+from mailflow.members.registry import ImportReport, active_liaisons, apply_rows, check_against_store, has_changes
 from mailflow.reasons import in_locale
 from mailflow.store import AuditEntry, Change, Liaison, LiaisonStatus, Unit
 
 from mailflow.cli.base import ConfigOpt, JsonOpt, StateOpt, _app, err, liaisons_app, out, units_app
 from mailflow.cli.listing import _print_lines
 
-FileArg = Annotated[Path, typer.Argument(help=".xlsx or .csv (UTF-8, UTF-8 with BOM or GB18030)")]
+FileArg = Annotated[Path, typer.Argument(help=".xlsx or .csv (UTF-8, UTF-8 with BOM, UTF-16 or GB18030)")]
+ProgressOpt = Annotated[
+    bool | None, typer.Option("--progress/--no-progress", help="rows read so far (default: on in a terminal)")
+]
+
+
+def _fail(zh: str, en: str) -> NoReturn:
+    err.print(f"[red]error:[/] {escape(zh)} ({escape(en)})", highlight=False)
+    raise typer.Exit(1)
+
+
+@contextmanager
+def _reading(show: bool) -> Iterator[Callable[[int], None] | None]:
+    """A transient line on stderr with the row reached, while a large sheet is read."""
+    if not show:
+        yield None
+        return
+    with Progress(
+        TextColumn("读取第 {task.completed} 行 (reading row {task.completed})"), console=err, transient=True
+    ) as bar:
+        task = bar.add_task("read", total=None)
+        yield lambda number: bar.update(task, completed=number)
+
+
+def _read(file: Path, progress: bool | None) -> SheetResult:
+    try:
+        with _reading(progress if progress is not None else err.is_terminal) as tick:
+            return read_units(file, progress=tick)
+    except SheetError as exc:
+        _fail(exc.zh, exc.en)
+    except OSError as exc:
+        _fail(f"无法读取 {file}：{exc.strerror or exc}", f"cannot read {file}: {exc.strerror or exc}")
+
+
+def _said_what_was_read(sheet: SheetResult, locale: str) -> None:
+    """Which sheet and header row were read, which sheets were not, and the columns left unused."""
+    lines: list[tuple[str, str]] = []
+    if sheet.sheet and (sheet.skipped_sheets or sheet.hidden):
+        hidden = ("（隐藏的工作表）", " (a hidden sheet)") if sheet.hidden else ("", "")
+        lines.append(
+            (f"读取了工作表“{sheet.sheet}”{hidden[0]}，第 {sheet.header_row} 行为表头",
+             f"read the sheet {sheet.sheet!r}{hidden[1]}, header on row {sheet.header_row}")
+        )  # fmt: skip
+    if sheet.skipped_sheets:
+        zh, en = "、".join(f"“{title}”" for title in sheet.skipped_sheets), ", ".join(sheet.skipped_sheets)
+        lines.append((f"未读取的工作表（也有表头）：{zh}", f"sheets not read (they have a header too): {en}"))
+    if sheet.ignored:
+        lines.append((f"未使用的列：{'、'.join(sheet.ignored)}", f"columns not used: {', '.join(sheet.ignored)}"))
+    for pair in lines:
+        err.print(in_locale(pair, locale), markup=False, highlight=False)
 
 
 @units_app.command("import")
@@ -27,51 +80,62 @@ def units_import(
     config: ConfigOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print what would change; write nothing")] = False,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="apply the good rows even when some are bad")] = False,
+    progress: ProgressOpt = None,
 ) -> None:
-    """Units and liaisons from the secretariat's spreadsheet; every change is kept with its history."""
-    try:
-        sheet = read_units(file)
-    except SheetError as exc:
-        err.print(f"[red]error:[/] {exc.zh} ({exc.en})", highlight=False)
-        raise typer.Exit(1) from None
+    """Units and liaisons from the secretariat's spreadsheet; every change is kept with its history.
+
+    An import that changes nothing writes nothing, not even an audit entry: the audit trail keeps
+    what was done to the registry, and re-reading an unchanged list did nothing to it."""
+    sheet = _read(file, progress)
     with _app(config) as application:
         locale = application.settings.chamber.locale
+        _said_what_was_read(sheet, locale)
         with application.store.session() as session:
             problems = list(sheet.problems) + check_against_store(session, sheet.rows)
             refused = {p.row for p in problems}
             for problem in sorted(problems, key=lambda p: p.row):
                 err.print(in_locale((problem.zh, problem.en), locale), markup=False, highlight=False)
             if problems and not skip_bad:
-                err.print(f"{len(refused)} row(s) refused; nothing written (fix them, or use --skip-bad)")
+                err.print(
+                    f"{len(refused)} 行未通过检查，未写入任何内容；请改正后重新导入，或加 --skip-bad 只导入其余的行 "
+                    f"({len(refused)} row(s) refused; nothing written: fix them, or use --skip-bad)",
+                    markup=False,
+                    highlight=False,
+                )
                 raise typer.Exit(1)
             tx = application.tx(session)
             good = [row for row in sheet.rows if row.row not in refused]
-            why = f"导入 {file.name}"
             entry = None
-            if not dry_run:
+            changing = has_changes(session, good)
+            if changing and not dry_run:
                 entry = tx.audit(
                     actor=f"cli:{getpass.getuser()}", role="secretariat", via="cli", command="units-import",
                     line=f"mailflow units import {file.name}", record=file.name[:100], ok=True, result="",
                 )  # fmt: skip
                 session.flush()
-            report = apply_rows(
-                session, good, now=tx.now, today=tx.local().date(), why=why, audit_id=entry.id if entry else None
-            )
+            report = (
+                apply_rows(
+                    session, good, now=tx.now, today=tx.local().date(), why=f"导入 {file.name}",
+                    audit_id=entry.id if entry else None,
+                )
+                if changing
+                else ImportReport()
+            )  # fmt: skip
             summary = (
                 f"{report.created_units} new unit(s), {report.updated_units} updated, "
                 f"{report.new_liaisons} new liaison(s), {report.changes} change(s)"
             )
             if entry is not None:
                 entry.result = summary
-            for line in report.lines:
-                out.print(line, markup=False, highlight=False)
+            if report.lines:
+                out.file.write("\n".join(report.lines) + "\n")  # thousands of lines on a first import: not through rich
             if dry_run:
                 session.rollback()
                 out.print(f"dry run, nothing written: {summary}", highlight=False)
+            elif not report.changes:
+                out.print(f"{summary}; 没有变化，未写入任何内容 (no changes, nothing written)", highlight=False)
             else:
                 out.print(summary, highlight=False)
-    if sheet.ignored:
-        err.print(f"columns not used: {', '.join(sheet.ignored)}", markup=False, highlight=False)
     if problems:
         raise typer.Exit(1)
 
@@ -94,8 +158,12 @@ def units_export(file: FileArg, config: ConfigOpt = None) -> None:
     try:
         write_units(file, rows)
     except SheetError as exc:
-        err.print(f"[red]error:[/] {exc.zh} ({exc.en})", highlight=False)
-        raise typer.Exit(1) from None
+        _fail(exc.zh, exc.en)
+    except OSError as exc:  # a missing folder; on Windows, the file still open in Excel
+        _fail(
+            f"无法写入 {file}：{exc.strerror or exc}（文件是否正在 Excel 或 WPS 中打开？）",
+            f"cannot write {file}: {exc.strerror or exc} (is it open in Excel or WPS?)",
+        )
     out.print(f"{len(rows)} unit(s) written to {file}", highlight=False)
 
 

@@ -13,8 +13,9 @@ Offices name and order their columns freely, so headers are matched by meaning, 
    unit's leader) or 联络员/联系人/liaison, followed by nothing (the name), 姓名, 邮箱/电子邮箱/email,
    手机/手机号码/联系电话/mobile or 职务/position ("联络员手机", "Leader email").
 4. An attribute alone (邮箱, 手机, 职务, 姓名) belongs to the person named by the nearest column to its
-   left, or by a group row above it (a two-row header with 负责人 and 联络员 merged over their columns).
-   With no person to its left it is ignored, as is a leader's 职务, which the model does not keep.
+   left, or by a group row above it (a two-row header with 负责人 and 联络员, or 联络员信息, merged over
+   their columns; unit columns, 序号 or 备注 merged down over both rows). With no person to its left
+   it is ignored (and reported as not used), as is a leader's 职务, which the model does not keep.
 5. The header row is the row, among the first 30, that maps the most fields and at least the unit name
    and one other field; earlier rows (titles, notes) are skipped. A column whose field an earlier
    column already took, and every column that matches nothing, is reported as ignored.
@@ -135,13 +136,25 @@ def _classify(text: str, group: str | None, context: str | None) -> tuple[str | 
     return f"{person}_{attribute}", context
 
 
+_GROUP_SUFFIXES = ("", "信息", "情况", "资料", "联系方式", "info", "details", "contact")
+
+
+def _group_person(text: str) -> str | None:
+    """The person a group cell names: 联络员, or 联络员信息 and the like."""
+    key = _unit_key(text)
+    for word in _PERSON_WORDS:
+        if key.startswith(word) and key[len(word) :] in _GROUP_SUFFIXES:
+            return _PERSON[word]
+    return None
+
+
 def _groups(above: Sequence[str]) -> list[str | None]:
     """The person each column sits under in a group row (merged cells are empty after the first)."""
     groups: list[str | None] = []
     current: str | None = None
     for text in above:
         if text:
-            current = _PERSON.get(normalise(text))
+            current = _group_person(text)
         groups.append(current)
     return groups
 
@@ -151,9 +164,16 @@ def _unit_key(text: str) -> str:
 
 
 def _is_group_row(above: Sequence[str]) -> bool:
-    """The upper row of a two-row header: person groups, and unit columns merged down over both rows."""
-    keys = [_unit_key(text) for text in above if text]
-    return any(key in _PERSON for key in keys) and all(key in _PERSON or key in _UNIT for key in keys)
+    """The upper row of a two-row header: person groups (联络员 merged over 姓名, 邮箱, 手机), beside unit
+    columns and others (序号, 备注) merged down over both rows; no cell of it is a column of its own
+    that names an attribute (邮箱, 联络员邮箱), which would make it a header row itself."""
+    texts = [text for text in above if text]
+    if not any(_group_person(text) for text in texts):
+        return False
+    return not any(
+        (key := _unit_key(text)) and key not in _PERSON and (key in _ATTRIBUTE or _person(key) is not None)
+        for text in texts
+    )
 
 
 def match_row(cells: Sequence[str], above: Sequence[str] = ()) -> Header:
@@ -164,9 +184,10 @@ def match_row(cells: Sequence[str], above: Sequence[str] = ()) -> Header:
     texts: dict[str, str] = {}
     ignored: list[str] = []
     context: str | None = None
-    for index, text in enumerate(cells):
-        if not text and grouped and index < len(above) and _unit_key(above[index]) in _UNIT:
-            text = above[index]  # a unit column merged down over both rows of a two-row header
+    for index in range(max(len(cells), len(above)) if grouped else len(cells)):
+        text = cells[index] if index < len(cells) else ""
+        if not text and grouped and index < len(above) and _group_person(above[index]) is None:
+            text = above[index]  # a column merged down over both rows of a two-row header (单位名称, 序号)
         if not text:
             continue
         group = groups[min(index, len(groups) - 1)] if groups else None  # merged cells past the end are left out

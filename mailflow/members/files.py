@@ -1,9 +1,8 @@
-"""Spreadsheet files as grids of cell values: .xlsx through openpyxl, .csv in the encodings offices use.
+"""Spreadsheet cells as text, CSV files as sheets in the encodings offices use, and the sheet written back.
 
-Reading is lenient about how a file was produced. Excel and WPS both write .xlsx, with shared or inline
-strings and numbers for anything that looks like one; some producers record a wrong used range, so the
-range is recomputed rather than trusted. A CSV is UTF-8 (with or without a BOM), UTF-16 with a BOM, or
-GB18030 (a superset of GBK and GB2312), which Excel on Chinese Windows writes without any marker.
+A CSV is UTF-8 (with or without a BOM), UTF-16 (Excel's "Unicode text", with a BOM, tab-separated; or
+without a BOM), or GB18030 (a superset of GBK and GB2312), which Excel on Chinese Windows writes without
+any marker. (.xlsx files are read by `xlsx`; `sniff` tells which a file is.)
 
 Writing targets Excel first: a CSV gets a UTF-8 BOM (without one, Excel reads it as GBK and shows
 mojibake), and a value Excel would turn into a number and damage (a leading zero; 11 digits or more,
@@ -19,16 +18,13 @@ import csv
 import io
 import re
 import unicodedata
-import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from mailflow.errors import MailflowError
 
-Grid = list[list[Any]]
 TEXT_FORMAT = "@"  # Excel's number format "Text": what is typed later in the column stays text too
 SHEET_TITLE = "会员单位"
 
@@ -56,6 +52,9 @@ def cell_text(value: object) -> str:
     """A cell as the text it shows: integral numbers without .0 or an exponent, spaces trimmed."""
     if value is None:
         return ""
+    if value.__class__ is str:  # most cells: the others' checks skipped
+        text = value.strip()  # type: ignore[attr-defined]
+        return _SPACES.sub(" ", unwrap(text) if text.startswith('="') else text).strip()
     if isinstance(value, bool):
         text = "TRUE" if value else "FALSE"
     elif isinstance(value, int):
@@ -71,52 +70,14 @@ def cell_text(value: object) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
-def load_sheets(path: Path) -> list[tuple[str, Grid]]:
-    """Every worksheet of the file as (title, rows of values); a CSV is one sheet titled ""."""
-    if not path.is_file():
-        raise SheetError(f"找不到文件 {path}", f"no such file: {path}")
-    suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
-        return _load_xlsx(path)
-    if suffix in (".csv", ".txt"):
-        return [("", _load_csv(path))]
-    if suffix in (".xls", ".et", ".ods", ".numbers"):
-        raise SheetError(
-            f"无法读取 {path.name}：请在 Excel 或 WPS 中“另存为”.xlsx 格式后再导入",
-            f"cannot read {path.name}: save it as .xlsx (Save As in Excel or WPS) and import that",
-        )
-    raise SheetError(
-        f"无法读取 {path.name}：只支持 .xlsx 和 .csv 文件", f"cannot read {path.name}: only .xlsx and .csv are read"
-    )
-
-
-def _load_xlsx(path: Path) -> list[tuple[str, Grid]]:
-    from openpyxl import load_workbook
-    from openpyxl.utils.exceptions import InvalidFileException
-
-    try:
-        book = load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError) as exc:
-        raise SheetError(
-            f"无法打开 {path.name}：文件已损坏、已加密或不是 .xlsx 文件（{exc}）",
-            f"cannot open {path.name}: it is damaged, encrypted or not an .xlsx file ({exc})",
-        ) from exc
-    try:
-        sheets: list[tuple[str, Grid]] = []
-        for sheet in book.worksheets:
-            sheet.reset_dimensions()  # the recorded used range may be wrong; read every row there is
-            sheets.append((str(sheet.title), [list(row) for row in sheet.iter_rows(min_row=1, values_only=True)]))
-        return sheets
-    finally:
-        book.close()
-
-
 def decode_csv(data: bytes) -> str:
     """The text of a CSV file: a BOM decides; otherwise UTF-8 when it decodes, else GB18030."""
     if data.startswith(codecs.BOM_UTF8):
         encoding, data = "utf-8", data[len(codecs.BOM_UTF8) :]
     elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         encoding = "utf-16"
+    elif b"\x00" in data[:4096]:
+        encoding = _utf16_without_bom(data[:4096])
     else:
         try:
             return data.decode("utf-8")
@@ -125,17 +86,63 @@ def decode_csv(data: bytes) -> str:
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise SheetError(
-            "无法识别 CSV 文件的编码（应为 UTF-8 或 GBK/GB18030）",
-            "the CSV file's encoding is neither UTF-8 nor GBK/GB18030",
-        ) from exc
+        raise _unknown_encoding() from exc
 
 
-def _load_csv(path: Path) -> Grid:
-    text = decode_csv(path.read_bytes())
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    delimiter = "\t" if first.count("\t") > first.count(",") else ","
-    return [list(row) for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
+def _unknown_encoding() -> SheetError:
+    return SheetError(
+        "无法识别 CSV 文件的编码（支持 UTF-8、UTF-16 和 GBK/GB18030）；请在 Excel 或 WPS 中另存为 .xlsx 或“CSV UTF-8”后再导入",
+        "the CSV file's encoding is none of UTF-8, UTF-16 or GBK/GB18030; save it as .xlsx or CSV UTF-8 and import that",
+    )
+
+
+def _utf16_without_bom(head: bytes) -> str:
+    """UTF-16 written without a BOM shows as a zero byte beside each ASCII character (digits,
+    commas, line ends): after it in little-endian, before it in big-endian. A few Chinese characters
+    hold a zero byte too (一 is 00 4E), so the side with far more zeros decides; zero bytes spread
+    evenly are no text at all."""
+    odd, even = head[1::2].count(0), head[0::2].count(0)
+    if odd > 3 * even:
+        return "utf-16-le"
+    if even > 3 * odd:
+        return "utf-16-be"
+    raise _unknown_encoding()
+
+
+class CsvSheet:
+    """A CSV file as the one sheet it is: records numbered from 1, as Excel shows them."""
+
+    title = ""
+    hidden = False
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    def bare_formulas(self) -> set[tuple[int, int]]:
+        return set()  # a CSV holds values only
+
+    def rows(self) -> Iterator[Sequence[object]]:
+        text = decode_csv(self._path.read_bytes())
+        first = next((line for line in io.StringIO(text) if line.strip()), "")
+        delimiter = "\t" if first.count("\t") > first.count(",") else ","
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        try:
+            yield from reader
+        except csv.Error as exc:
+            number = reader.line_num
+            raise SheetError(
+                f"{self._path.name} 第 {number} 行无法读取（{exc}）",
+                f"{self._path.name}: row {number} cannot be read ({exc})",
+            ) from exc
+
+
+def column_letter(number: int) -> str:
+    """The column's letters as Excel shows them: 1 is A, 27 is AA."""
+    letters = ""
+    while number:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
 
 
 def _protect(text: str) -> str:

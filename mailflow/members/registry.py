@@ -8,6 +8,10 @@ unit's active one makes the old liaison `replaced` (with the date) and the new o
 Everything is checked before anything is written: a row that clashes with the database (a new unit
 without a code, a code another unit holds, a liaison email another unit uses) is refused like a bad
 row of the sheet, and nothing is written while any row is refused unless the caller skips them.
+
+The units and liaisons are read once per call, not per row, and what changes is written at the end
+in batches: an import of thousands of rows costs a handful of statements, and one that changes
+nothing sends none that writes (`has_changes` tells a caller so before it writes its audit entry).
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
-from mailflow.members.sheet import RowProblem, UnitRow
+from mailflow.members.loaded import AnyLiaison, AnyUnit, Entry, Loaded, Pending, PlainLiaison, PlainUnit, write
+from mailflow.members.rows import RowProblem, UnitRow
 from mailflow.store import Change, Liaison, LiaisonStatus, Unit
 
 UNIT_FIELDS = ("name", "code", "member_class", "leader_name", "leader_email", "leader_phone", "address")
@@ -35,16 +40,40 @@ class ImportReport:
     changes: int = 0
 
     def note(self, unit: Unit, change: Change) -> None:
+        self.noted(unit.name, change.kind, change.field, change.old, change.new)
+
+    def noted(self, unit_name: str, kind: str, name: str, old: str | None, new: str | None) -> None:
         self.changes += 1
-        who = "单位" if change.kind == "unit" else "联络员"
-        self.lines.append(f"{unit.name}：{who} {change.field}：{change.old or '（无）'} → {change.new or '（无）'}")
+        who = "单位" if kind == "unit" else "联络员"
+        self.lines.append(f"{unit_name}：{who} {name}：{old or '（无）'} → {new or '（无）'}")
+
+
+def _unit_edits(row: UnitRow, unit: AnyUnit) -> list[tuple[str, str | None, str]]:
+    """(field, old, new) for every unit field the row gives a different value for."""
+    edits = []
+    for name in UNIT_FIELDS:
+        new, old = getattr(row, name), getattr(unit, name)
+        if new and new != (old or ""):
+            edits.append((name, old, new))
+    return edits
+
+
+def _liaison_edits(row: UnitRow, liaison: AnyLiaison) -> list[tuple[str, str | None, str]]:
+    edits = []
+    for name, column in LIAISON_FIELDS:
+        new, old = getattr(row, column), getattr(liaison, name)
+        if new and new != (old or ""):
+            edits.append((name, old, new))
+    return edits
 
 
 def check_against_store(session: Session, rows: Sequence[UnitRow]) -> list[RowProblem]:
     """Rows that cannot be applied to what the database holds."""
+    registry = Loaded(session, editable=False)
     problems: list[RowProblem] = []
     for row in rows:
-        unit = find_unit(session, row)
+        entry = registry.find(row)
+        unit = entry.unit if entry is not None else None
         if unit is None and not row.code:
             problems.append(
                 _problem(
@@ -52,25 +81,39 @@ def check_against_store(session: Session, rows: Sequence[UnitRow]) -> list[RowPr
                 )
             )
         if row.code:
-            holder = session.exec(select(Unit).where(Unit.code == row.code)).first()
-            if holder is not None and unit is not None and holder.id != unit.id:
+            holder = registry.by_code.get(row.code)
+            if holder is not None and unit is not None and holder.unit.id != unit.id:
                 zh, en = (
-                    f"统一社会信用代码 {row.code} 已属于“{holder.name}”",
-                    f"code {row.code} belongs to {holder.name}",
+                    f"统一社会信用代码 {row.code} 已属于“{holder.unit.name}”",
+                    f"code {row.code} belongs to {holder.unit.name}",
                 )
                 problems.append(_problem(row, "code_taken", zh, en))
         if row.liaison_name and not row.liaison_email:
             problems.append(_problem(row, "liaison_without_email", "联络员没有邮箱", "the liaison has no email"))
         if row.liaison_email:
-            other = session.exec(
-                select(Liaison, Unit.name)
-                .join(Unit, col(Unit.id) == col(Liaison.unit_id))
-                .where(func.lower(Liaison.email) == row.liaison_email.lower(), Liaison.status == LiaisonStatus.ACTIVE)
-            ).first()
-            if other is not None and (unit is None or other[0].unit_id != unit.id):
-                zh = f"联络员邮箱 {row.liaison_email} 已是“{other[1]}”的联络员邮箱"
-                problems.append(_problem(row, "email_taken", zh, f"{row.liaison_email} is the liaison of {other[1]}"))
+            other = registry.by_email.get(row.liaison_email.lower())
+            if other is not None and (unit is None or other[1].unit.id != unit.id):
+                holder_name = other[1].unit.name
+                zh = f"联络员邮箱 {row.liaison_email} 已是“{holder_name}”的联络员邮箱"
+                problems.append(
+                    _problem(row, "email_taken", zh, f"{row.liaison_email} is the liaison of {holder_name}")
+                )
     return problems
+
+
+def has_changes(session: Session, rows: Sequence[UnitRow]) -> bool:
+    """Whether `apply_rows` would change anything. Until a row changes something every row meets the
+    database as it is, so looking at each row against it alone gives the same answer."""
+    registry = Loaded(session, editable=False)
+    for row in rows:
+        entry = registry.find(row)
+        if entry is None or _unit_edits(row, entry.unit):
+            return True
+        if row.liaison_email:
+            same = entry.liaison(row.liaison_email)
+            if same is None or _liaison_edits(row, same):
+                return True
+    return False
 
 
 def apply_rows(
@@ -78,27 +121,63 @@ def apply_rows(
 ) -> ImportReport:
     """Write the rows (already checked), with a history line per changed field."""
     report = ImportReport()
+    registry = Loaded(session, editable=True)
+    pending = Pending()
     for row in rows:
-        unit = find_unit(session, row)
-        if unit is None:
-            unit = Unit(name=row.name, code=row.code, created_at=now)
-            for name in UNIT_FIELDS[2:]:
-                setattr(unit, name, getattr(row, name) or None)
-            session.add(unit)
-            session.flush()
-            _record(session, report, unit, "unit", unit.id or 0, "created", None, row.name, now, why, audit_id)
+        entry = registry.find(row)
+        if entry is None:
+            unit = PlainUnit(
+                name=row.name, code=row.code, member_class=row.member_class or None, leader_name=row.leader_name or None,
+                leader_email=row.leader_email or None, leader_phone=row.leader_phone or None,
+                address=row.address or None, created_at=now,
+            )  # fmt: skip
+            entry = registry.add(unit)
+            pending.units.append(unit)
+            pending.history.append((unit, "unit", unit, "created", None, row.name))
             report.created_units += 1
         else:
-            before = report.changes
-            for name in UNIT_FIELDS:
-                new, old = getattr(row, name), getattr(unit, name)
-                if new and new != (old or ""):
-                    setattr(unit, name, new)
-                    _record(session, report, unit, "unit", unit.id or 0, name, old, new, now, why, audit_id)
-            report.updated_units += report.changes > before
+            edits = _unit_edits(row, entry.unit)
+            for name, old, new in edits:
+                setattr(entry.unit, name, new)
+                if name in ("code", "name"):
+                    registry.renamed(entry, name, old)
+                pending.history.append((entry.unit, "unit", entry.unit, name, old, new))
+            report.updated_units += bool(edits)
         if row.liaison_email:
-            _liaison(session, report, unit, row, now=now, today=today, why=why, audit_id=audit_id)
+            _liaison(pending, report, entry, row, now=now, today=today)
+    _write(session, pending, report, now=now, why=why, audit_id=audit_id)
     return report
+
+
+def _liaison(pending: Pending, report: ImportReport, entry: Entry, row: UnitRow, *, now: datetime, today: date) -> None:
+    unit = entry.unit
+    same = entry.liaison(row.liaison_email)
+    if same is not None:
+        for name, old, new in _liaison_edits(row, same):
+            setattr(same, name, new)
+            pending.history.append((unit, "liaison", same, name, old, new))
+        return
+    for replaced in entry.active:  # as `appoint` does
+        replaced.status, replaced.ended_on = LiaisonStatus.REPLACED, today
+        pending.history.append((unit, "liaison", replaced, "status", "active", "replaced"))
+    liaison = PlainLiaison(
+        unit, row.liaison_name or row.liaison_email, row.liaison_email, row.liaison_phone or None,
+        row.liaison_position or None, now, today,
+    )  # fmt: skip
+    entry.active = [liaison]
+    pending.liaisons.append(liaison)
+    pending.history.append((unit, "liaison", liaison, "created", None, f"{liaison.name} <{liaison.email}>"))
+    report.new_liaisons += 1
+
+
+def _write(
+    session: Session, pending: Pending, report: ImportReport, *, now: datetime, why: str, audit_id: int | None
+) -> None:
+    if not pending.history:
+        return  # nothing differs: not a statement is sent
+    write(session, pending, now=now, why=why, audit_id=audit_id)
+    for unit, kind, _, name, old, new in pending.history:
+        report.noted(unit.name, kind, name, old, new)
 
 
 def find_unit(session: Session, row: UnitRow) -> Unit | None:
@@ -107,28 +186,6 @@ def find_unit(session: Session, row: UnitRow) -> Unit | None:
         if found is not None:
             return found
     return session.exec(select(Unit).where(Unit.name == row.name)).first()
-
-
-def _liaison(
-    session: Session, report: ImportReport, unit: Unit, row: UnitRow, *, now: datetime, today: date, why: str,
-    audit_id: int | None,
-) -> None:  # fmt: skip
-    same = next((x for x in active_liaisons(session, unit) if x.email.lower() == row.liaison_email.lower()), None)
-    if same is not None:
-        for name, column in LIAISON_FIELDS:
-            new, old = getattr(row, column), getattr(same, name)
-            if new and new != (old or ""):
-                setattr(same, name, new)
-                _record(session, report, unit, "liaison", same.id or 0, name, old, new, now, why, audit_id)
-        return
-    name, email = row.liaison_name or row.liaison_email, row.liaison_email
-    _, changes = appoint(
-        session, unit, name, email, phone=row.liaison_phone, position=row.liaison_position, now=now, today=today,
-        why=why, audit_id=audit_id,
-    )  # fmt: skip
-    for change in changes:
-        report.note(unit, change)
-    report.new_liaisons += 1
 
 
 def active_liaisons(session: Session, unit: Unit) -> list[Liaison]:
@@ -212,13 +269,6 @@ def record_change(
     )  # fmt: skip
     session.add(change)
     return change
-
-
-def _record(
-    session: Session, report: ImportReport, unit: Unit, kind: str, subject_id: int, name: str,
-    old: str | None, new: str | None, now: datetime, why: str, audit_id: int | None,
-) -> None:  # fmt: skip
-    report.note(unit, record_change(session, unit, kind, subject_id, name, old, new, now, why, audit_id))
 
 
 def _problem(row: UnitRow, kind: str, zh: str, en: str) -> RowProblem:

@@ -1,63 +1,40 @@
 """The secretariat's member-unit spreadsheet, read into checked rows and written back in the same layout.
 
-A row that fails a check does not become a `UnitRow`; it gets one `RowProblem` per fault instead, so an
-import can apply the good rows and send the secretariat the list of rows to fix, by the row number its
-spreadsheet shows. Checks: a unit name; a well-formed leader and liaison email; a 统一社会信用代码 of 18
-characters with the right check character (`uscc`), not stored as a number that lost digits; phone
-numbers not in scientific notation; no code twice in the file; no email shared by two different units
-(an email identifies the unit a letter comes from). Rows that conflict with each other are all refused:
-which of them is right is for the secretariat to say.
+Reading streams: the header is looked for in the first rows of each sheet (`columns`), then the
+chosen sheet's rows are checked one at a time (`rows`), so a sheet of 100,000 rows is never held as a
+grid. The sheet read is the first visible one with a header row (a hidden one only when no visible
+one has a header); the others with a header are named, so the office knows what was left out.
+An import can apply the good rows and send the secretariat the list of rows to fix, by the row
+number its spreadsheet shows.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import astuple, dataclass, fields
+from itertools import chain, islice
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
-from mailflow.members.columns import HEADERS, Header, find_header
-from mailflow.members.files import SheetError, cell_text, load_sheets, write_csv, write_xlsx
-from mailflow.members.uscc import code_fault, normalise_code
+from mailflow.members.columns import HEADERS, SCAN_ROWS, Header, find_header
+from mailflow.members.files import CsvSheet, SheetError, cell_text, write_csv, write_xlsx
+from mailflow.members.rows import Layout, RowProblem, UnitRow, check_row, duplicate_codes, shared_emails
+from mailflow.members.sniff import kind_of
+from mailflow.members.xlsx import open_xlsx
 
-_EMAIL = re.compile(
-    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,}$"
-)
-_EXPONENT = re.compile(r"^\d(?:\.\d+)?E\+?\d+$", re.IGNORECASE)
-_WHO = {"leader": ("负责人", "leader"), "liaison": ("联络员", "liaison")}
+__all__ = ["RowProblem", "SheetResult", "UnitRow", "read_units", "write_units"]
 
-
-@dataclass(frozen=True)
-class UnitRow:
-    """One member unit as the sheet gives it; every field is text, "" when empty."""
-
-    row: int
-    name: str
-    code: str = ""
-    member_class: str = ""
-    leader_name: str = ""
-    leader_email: str = ""
-    leader_phone: str = ""
-    address: str = ""
-    liaison_name: str = ""
-    liaison_email: str = ""
-    liaison_phone: str = ""
-    liaison_position: str = ""
+PROGRESS_EVERY = 1000  # rows between two calls of a progress callback
 
 
-@dataclass(frozen=True)
-class RowProblem:
-    """Why a row was refused, in zh-CN and en, each sentence starting with the row number."""
+class Source(Protocol):
+    title: str
+    hidden: bool
 
-    row: int
-    kind: str  # missing_name, bad_email, bad_code, code_as_number, phone_as_number, duplicate_code, shared_email
-    zh: str
-    en: str
-    field: str = ""
+    def rows(self) -> Iterator[Sequence[object]]: ...
+
+    def bare_formulas(self) -> set[tuple[int, int]]: ...
 
 
 @dataclass(frozen=True)
@@ -71,138 +48,95 @@ class SheetResult:
     header_row: int
     sheet: str = ""
     skipped_sheets: tuple[str, ...] = ()
+    hidden: bool = False  # the sheet read is hidden in Excel
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def _problem(row: int, kind: str, zh: str, en: str, field: str = "") -> RowProblem:
-    return RowProblem(row, kind, f"第 {row} 行：{zh}", f"row {row}: {en}", field)
+@dataclass
+class _Chosen:
+    source: Source
+    rows: Iterator[Sequence[object]]
+    head: list[Sequence[object]]
+    header: Header
 
 
-def _rows_text(rows: Sequence[int]) -> str:
-    return "、".join(str(row) for row in rows)
+@contextmanager
+def _sources(path: Path) -> Iterator[Sequence[Source]]:
+    if kind_of(path) == "csv":
+        yield [CsvSheet(path)]
+        return
+    with open_xlsx(path) as sheets:
+        yield sheets
 
 
-def _email(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).strip().lower()
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and cell_text(value) == "")
 
 
-def _check_row(number: int, cells: Mapping[str, str], raw_code: object) -> tuple[UnitRow, list[RowProblem]]:
-    """The row's values, normalised, and what is wrong with it on its own."""
-    values = dict(cells)
-    problems: list[RowProblem] = []
-    if not values.get("name"):
-        problems.append(_problem(number, "missing_name", "缺少单位名称", "the unit name is missing", "name"))
-    code_text = values.get("code", "")
-    values["code"] = normalise_code(code_text)
-    if (isinstance(raw_code, float) and raw_code >= 1e15) or _EXPONENT.match(values["code"]):
-        problems.append(
-            _problem(
-                number,
-                "code_as_number",
-                f"统一社会信用代码被存成了数字（{code_text}），末几位已丢失；请将该列设为文本格式后重新填写",
-                f"the 统一社会信用代码 was stored as a number ({code_text}) and lost its last digits; "
-                "format the column as text and type it again",
-                "code",
-            )
-        )
-    elif values["code"] and (fault := code_fault(values["code"])) is not None:
-        zh, en = fault
-        problems.append(
-            _problem(number, "bad_code", f"统一社会信用代码“{code_text}”{zh}", f'the code "{code_text}": {en}', "code")
-        )
-    for person, (zh_who, en_who) in _WHO.items():
-        email_field, phone_field = f"{person}_email", f"{person}_phone"
-        values[email_field] = _email(values.get(email_field, ""))
-        if values[email_field] and not _EMAIL.match(values[email_field]):
-            problems.append(
-                _problem(
-                    number,
-                    "bad_email",
-                    f"{zh_who}邮箱“{cells[email_field]}”不是有效的邮箱地址",
-                    f'the {en_who} email "{cells[email_field]}" is not a valid address',
-                    email_field,
-                )
-            )
-        values[phone_field] = unicodedata.normalize("NFKC", values.get(phone_field, "")).strip()
-        if _EXPONENT.match(values[phone_field]):
-            problems.append(
-                _problem(
-                    number,
-                    "phone_as_number",
-                    f"{zh_who}手机“{values[phone_field]}”是科学计数法，号码已丢失；请将该列设为文本格式后重新填写",
-                    f'the {en_who} mobile "{values[phone_field]}" is in scientific notation and lost its digits; '
-                    "format the column as text and type it again",
-                    phone_field,
-                )
-            )
-    return UnitRow(row=number, **values), problems
+def _is_empty(values: Sequence[object]) -> bool:
+    return all(_blank(value) for value in values)
 
 
-def _duplicate_codes(rows: Sequence[UnitRow]) -> list[RowProblem]:
-    by_code: dict[str, list[int]] = defaultdict(list)
-    for row in rows:
-        if row.code:
-            by_code[row.code].append(row.row)
-    problems = []
-    for code, numbers in by_code.items():
-        for number in numbers if len(numbers) > 1 else ():
-            others = [other for other in numbers if other != number]
-            problems.append(
-                _problem(
-                    number,
-                    "duplicate_code",
-                    f"统一社会信用代码 {code} 与第 {_rows_text(others)} 行重复",
-                    f"the code {code} is also on row {', '.join(map(str, others))}",
-                    "code",
-                )
-            )
-    return problems
-
-
-def _shared_emails(rows: Sequence[UnitRow]) -> list[RowProblem]:
-    """An email on rows of different units (told apart by code, or by name without one)."""
-    users: dict[str, dict[int, tuple[str, str]]] = defaultdict(dict)
-    for row in rows:
-        for email_field in ("leader_email", "liaison_email"):
-            email = getattr(row, email_field)
-            if email:
-                users[email].setdefault(row.row, (row.code or row.name, email_field))
-    problems = []
-    for email, on_rows in users.items():
-        if len({unit for unit, _ in on_rows.values()}) < 2:
+def _choose(path: Path, sources: Sequence[Source]) -> tuple[_Chosen, list[str]]:
+    """The sheet to read and the titles of the others that have a header row too."""
+    chosen: _Chosen | None = None
+    skipped: list[str] = []
+    blank = 0
+    for source in sorted(sources, key=lambda source: source.hidden):  # visible ones first, in their order
+        rows = source.rows()
+        head = list(islice(rows, SCAN_ROWS))
+        blank += all(_is_empty(line) for line in head)
+        header = find_header([[cell_text(value) for value in line] for line in head])
+        if header is None:
             continue
-        for number, (_, email_field) in on_rows.items():
-            others = [other for other in on_rows if other != number]
-            problems.append(
-                _problem(
-                    number,
-                    "shared_email",
-                    f"邮箱 {email} 也是第 {_rows_text(others)} 行另一家单位的邮箱",
-                    f"the email {email} is also another unit's, on row {', '.join(map(str, others))}",
-                    email_field,
-                )
-            )
-    return problems
+        if chosen is None:
+            chosen = _Chosen(source, rows, head, header)
+        else:
+            skipped.append(source.title)
+    if chosen is not None:
+        return chosen, skipped
+    if blank == len(sources):
+        raise SheetError(f"{path.name} 是空的：表中没有任何内容", f"{path.name} is empty: its sheets hold nothing")
+    titles = "、".join(f"“{source.title}”" for source in sources if source.title)
+    raise SheetError(
+        f"{path.name} 中找不到表头行：前 {SCAN_ROWS} 行中至少要有“单位名称”和另一列（如“统一社会信用代码”）"
+        + (f"；已查看工作表 {titles}" if titles else ""),
+        f"{path.name} has no header row: within its first {SCAN_ROWS} rows, one must name 单位名称 / Unit name "
+        "and at least one more column",
+    )
 
 
-def _read_grid(texts: Sequence[Sequence[str]], raw: Sequence[Sequence[Any]], header: Header) -> SheetResult:
-    found: list[UnitRow] = []
-    problems: list[RowProblem] = []
-    for index in range(header.index + 1, len(texts)):
-        line = texts[index]
-        cells = {name: (line[col] if col < len(line) else "") for name, col in header.columns.items()}
-        if not any(cells.values()):
-            continue  # an empty row, or one with only a 序号 or other unmapped cells filled in
-        code_col = header.columns.get("code")
-        raw_code = raw[index][code_col] if code_col is not None and code_col < len(raw[index]) else None
-        row, faults = _check_row(index + 1, cells, raw_code)
-        found.append(row)
-        problems.extend(faults)
-    problems.extend(_duplicate_codes(found))
-    problems.extend(_shared_emails(found))
+def read_units(path: Path, progress: Callable[[int], None] | None = None) -> SheetResult:
+    """Read the sheet with a recognisable header row (see `columns`); SheetError when none has one.
+    `progress`, when given, is called with the row number reached every PROGRESS_EVERY rows."""
+    with _sources(path) as sources:
+        chosen, skipped = _choose(path, sources)
+        header, source = chosen.header, chosen.source
+        layout = Layout(header.columns, header.texts)
+        bare = source.bare_formulas()
+        found: list[UnitRow] = []
+        problems: list[RowProblem] = []
+        first = header.index + 2  # the row number, as Excel shows it, of the first row under the header
+        for number, line in enumerate(chain(chosen.head[header.index + 1 :], chosen.rows), start=first):
+            if progress is not None and number % PROGRESS_EVERY == 0:
+                progress(number)
+            raw = {name: (line[col] if col < len(line) else None) for name, col in header.columns.items()}
+            formulas = [name for name, col in header.columns.items() if (number, col + 1) in bare] if bare else []
+            if not formulas and all(_blank(value) for value in raw.values()):
+                continue  # an empty row, or one with only a 序号 or other unmapped cells filled in
+            row, faults = check_row(number, raw, layout, formulas)
+            found.append(row)
+            problems.extend(faults)
+    if not found:
+        raise SheetError(
+            f"{path.name}：第 {header.index + 1} 行是表头，但表头下面没有任何单位",
+            f"{path.name}: row {header.index + 1} is the header, but no unit is listed under it",
+        )
+    problems.extend(duplicate_codes(found))
+    problems.extend(shared_emails(found))
     refused = {problem.row for problem in problems}
     return SheetResult(
         rows=tuple(row for row in found if row.row not in refused),
@@ -210,31 +144,9 @@ def _read_grid(texts: Sequence[Sequence[str]], raw: Sequence[Sequence[Any]], hea
         columns=dict(header.texts),
         ignored=header.ignored,
         header_row=header.index + 1,
-    )
-
-
-def read_units(path: Path) -> SheetResult:
-    """Read the first worksheet with a recognisable header row (see `columns`); SheetError when none has."""
-    chosen: tuple[str, list[list[str]], list[list[Any]], Header] | None = None
-    skipped: list[str] = []
-    for title, raw in load_sheets(path):
-        texts = [[cell_text(value) for value in line] for line in raw]
-        header = find_header(texts)
-        if header is None:
-            continue
-        if chosen is None:
-            chosen = (title, texts, raw, header)
-        else:
-            skipped.append(title)
-    if chosen is None:
-        raise SheetError(
-            f"{path.name} 中找不到表头行（至少要有“单位名称”和另一列，如“统一社会信用代码”）",
-            f"{path.name} has no header row (it needs 单位名称 / Unit name and at least one more column)",
-        )
-    title, texts, raw, header = chosen
-    result = _read_grid(texts, raw, header)
-    return SheetResult(
-        result.rows, result.problems, result.columns, result.ignored, result.header_row, title, tuple(skipped)
+        sheet=source.title,
+        skipped_sheets=tuple(skipped),
+        hidden=source.hidden,
     )
 
 

@@ -86,7 +86,8 @@ def test_import_reimport_edit_and_history(tmp_path: Path) -> None:
         edits = [(c.field, c.old, c.new) for c in changes if c.why == "导入 名录-修订.xlsx"]
         assert ("leader_phone", "13800138000", "13800138001") in edits and ("status", "active", "replaced") in edits
         audits = session.exec(select(AuditEntry).where(AuditEntry.command == "units-import")).all()
-        assert len(audits) == 3 and all(c.audit_id in {a.id for a in audits} for c in changes)  # the dry run: none
+        # the first import and the edited one; neither the unchanged re-import nor the dry run writes one
+        assert len(audits) == 2 and all(c.audit_id in {a.id for a in audits} for c in changes)
     app.close()
 
     shown = mailflow(config, "units", "show", "91110000802100433B")
@@ -142,3 +143,103 @@ def test_the_demo_units_export_and_import_as_they_are(tmp_path: Path) -> None:
     assert mailflow(config, "units", "export", str(exported)).returncode == 0
     again = mailflow(config, "units", "import", str(exported))
     assert again.returncode == 0 and "0 change(s)" in again.stdout, again.stderr
+
+
+def test_phones_and_codes_stay_text_through_export_and_import(tmp_path: Path) -> None:
+    """Leading zeros, a + and spaces survive import -> export (.xlsx and .csv) -> import: no change."""
+    config = write_config(tmp_path)
+    first = sheet(
+        tmp_path / "名录.xlsx",
+        [*HONGDA[:5], "02887654321", "王芳", "wangfang@hongda.cn", "+86 138 0013 8001", "办公室主任"],
+        [*TIANFU[:5], "0288-7654321", "赵敏", "zhaomin@tianfu.cn", "013900139000", ""],
+    )
+    assert mailflow(config, "units", "import", str(first)).returncode == 0
+
+    for name in ("导出.xlsx", "导出.csv"):
+        exported = tmp_path / name
+        assert mailflow(config, "units", "export", str(exported)).returncode == 0
+        rows = read_units(exported).rows
+        assert [(r.code, r.leader_phone, r.liaison_phone) for r in rows] == [
+            ("91110000802100433B", "02887654321", "+86 138 0013 8001"),
+            ("914403001922038216", "0288-7654321", "013900139000"),
+        ]
+        again = mailflow(config, "units", "import", str(exported))
+        assert again.returncode == 0 and "0 change(s); 没有变化，未写入任何内容" in again.stdout, again.stderr
+    app = make_app(tmp_path)
+    with app.store.session() as session:
+        assert len(session.exec(select(AuditEntry).where(AuditEntry.command == "units-import")).all()) == 1
+    app.close()
+
+
+def test_an_unchanged_reimport_sends_no_write_at_all(tmp_path: Path) -> None:
+    """Not an INSERT, UPDATE or DELETE, not even the audit entry (the bench asserts it at scale)."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+    from typer.testing import CliRunner
+
+    from mailflow.cli import app as cli
+
+    config = write_config(tmp_path)
+    path = sheet(tmp_path / "名录.xlsx", [*HONGDA, "王芳", "wangfang@hongda.cn", "13700137000", "主任"], [*TIANFU])
+    assert mailflow(config, "units", "import", str(path)).returncode == 0
+    writes: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
+            writes.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        done = CliRunner().invoke(cli, ["units", "import", str(path), "--config", str(config)])
+        edited = sheet(
+            tmp_path / "改.xlsx", [*HONGDA[:5], "13800138009", "王芳", "wangfang@hongda.cn", "13700137000", "主任"]
+        )
+        unchanged_writes = list(writes)
+        changed = CliRunner().invoke(cli, ["units", "import", str(edited), "--config", str(config)])
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+
+    assert done.exit_code == 0 and "没有变化" in done.stdout and unchanged_writes == []
+    assert changed.exit_code == 0 and "1 change(s)" in changed.stdout
+    assert any("INSERT INTO audit_entry" in w for w in writes) and any("UPDATE unit" in w for w in writes)
+
+
+def test_a_password_protected_file_is_refused_in_chinese_then_english_and_nothing_is_written(tmp_path: Path) -> None:
+    from workbooks import encrypted_xlsx
+
+    config = write_config(tmp_path)
+    encrypted_xlsx(tmp_path / "名录.xlsx")
+
+    done = mailflow(config, "units", "import", str(tmp_path / "名录.xlsx"))
+
+    zh, en = "文件设置了打开密码", "it is password protected"
+    assert done.returncode == 1 and zh in done.stderr and en in done.stderr
+    assert done.stderr.index(zh) < done.stderr.index(en) and done.stdout == ""
+    app = make_app(tmp_path)
+    with app.store.session() as session:
+        assert session.exec(select(Unit)).all() == [] and session.exec(select(AuditEntry)).all() == []
+    app.close()
+
+
+def test_the_import_says_which_sheet_it_read_and_names_each_bad_cell(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    book = Workbook()
+    old = book.active
+    assert old is not None
+    old.title = "2025"
+    old.sheet_state = "hidden"
+    old.append(HEADER)
+    old.append(HONGDA)
+    current = book.create_sheet("2026")
+    current.append(["序号", *HEADER])
+    current.append([1, *HONGDA])
+    current.append([2, *TIANFU, "赵敏", '=LOWER("ZHAOMIN@TIANFU.CN")'])  # a formula the file holds no value of
+    path = tmp_path / "名录.xlsx"
+    book.save(path)
+
+    done = mailflow(config, "units", "import", str(path))
+
+    assert done.returncode == 1
+    assert "读取了工作表“2026”，第 1 行为表头" in done.stderr and "未读取的工作表（也有表头）：“2025”" in done.stderr
+    assert "第 3 行：I3 单元格（联络员邮箱）是公式，但文件里没有保存它的计算结果" in done.stderr
+    assert "1 行未通过检查，未写入任何内容" in done.stderr and "未使用的列：序号" in done.stderr
