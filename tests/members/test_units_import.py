@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from builders import make_app, write_config
 from openpyxl import Workbook
 from sqlmodel import col, select
@@ -51,8 +52,16 @@ def mailflow(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_import_reimport_edit_and_history(tmp_path: Path) -> None:
-    config = write_config(tmp_path)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The database section: SQLite, and PostgreSQL (its batched inserts return ids another way)."""
+    if request.param == "sqlite":
+        return {}
+    return {"url": request.getfixturevalue("pg_url")}
+
+
+def test_import_reimport_edit_and_history(tmp_path: Path, database: dict[str, str]) -> None:
+    config = write_config(tmp_path, database=database)
     first = sheet(
         tmp_path / "名录.xlsx",
         [*HONGDA, "王芳", "wangfang@hongda.cn", "13700137000", "办公室主任"],
@@ -73,7 +82,7 @@ def test_import_reimport_edit_and_history(tmp_path: Path) -> None:
     assert dry.returncode == 0 and "dry run, nothing written" in dry.stdout and "13800138001" in dry.stdout
     assert mailflow(config, "units", "import", str(edited)).returncode == 0
 
-    app = make_app(tmp_path)
+    app = make_app(tmp_path, database=database)
     with app.store.session() as session:
         unit = session.exec(select(Unit).where(Unit.code == "91110000802100433B")).one()
         assert (unit.leader_phone, unit.member_class) == ("13800138001", "理事单位")
