@@ -270,6 +270,15 @@ class DigestSettings(_Frozen):
         return email_addresses(value)
 
 
+class CircularSettings(_Frozen):
+    """Circulars (通知) from the secretariat to every liaison, unit leader or both. Which mail is a
+    circular is the rules' call (rules/20-intents.yaml: the address tag `tongzhi`, a `#通知` line),
+    like every other routing decision; these are the limits and the reporting."""
+
+    max_attachments_mb: float = Field(25, gt=0)  # the files of one circular, in total; larger is refused
+    digest_days: int = Field(7, ge=0, le=60)  # the digest reports the delivery of circulars this recent
+
+
 class SecuritySettings(_Frozen):
     """Whom we believe about who wrote a message."""
 
@@ -301,6 +310,7 @@ class Settings(_Frozen):
     daemon: DaemonSettings = DaemonSettings()
     digest: DigestSettings = DigestSettings()
     security: SecuritySettings = SecuritySettings()
+    circulars: CircularSettings = CircularSettings()
     # Folder of the config file: relative paths are resolved against it.
     base_dir: Path = Path(".")
 
