@@ -29,6 +29,7 @@ from mailflow.steps import PipelineSettings
 from mailflow.store import BlobStore, Store
 from mailflow.store.db import make_engine
 from mailflow.workflows import FINISHERS
+from mailflow.workflows.circular import CircularPolicy, Circulars
 from mailflow.workflows.commands import CommandDesk
 from mailflow.workflows.digest import Digest, DigestPolicy
 from mailflow.workflows.registry import Registry, standard
@@ -118,9 +119,20 @@ def make_registry(settings: Settings, renderer: Renderer) -> Registry:
         message_id_domain=chamber.message_id_domain,
     )
     desk = CommandDesk(settings.security.commands, chamber.locale)
-    registry = Registry.build(standard(digest.workflow(), desk=desk))
+    circulars = Circulars(circular_policy(settings))
+    registry = Registry.build(standard(digest.workflow(), desk=desk, circulars=circulars))
     digest.registry = desk.registry = registry  # both list what every workflow declares
     return registry
+
+
+def circular_policy(settings: Settings) -> CircularPolicy:
+    """The circulars' limits and reporting, and the proof a circular by mail needs (that of commands)."""
+    circulars = settings.circulars
+    return CircularPolicy(
+        max_attachment_bytes=int(circulars.max_attachments_mb * MB),
+        proof=settings.security.commands,
+        digest_days=circulars.digest_days,
+    )
 
 
 def make_renderer(settings: Settings) -> Renderer:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from mailflow.errors import ConfigError
 from mailflow.jobs.scheduler import Job
 from mailflow.workflows import commands, digest, messages, registration, replies, submission
+from mailflow.workflows.circular import Circulars
 from mailflow.workflows.contract import CommandSpec, DigestSection, Handler, Workflow
 
 T = TypeVar("T")
@@ -91,9 +92,12 @@ def _unique(entries: Iterable[tuple[str, str, T]], what: str, problems: list[str
     return table
 
 
-def standard(*extra: Workflow, desk: commands.CommandDesk | None = None) -> tuple[Workflow, ...]:
+def standard(
+    *extra: Workflow, desk: commands.CommandDesk | None = None, circulars: Circulars | None = None
+) -> tuple[Workflow, ...]:
     """The chamber's workflows in digest order; `extra` (the digest, built with the templates) last.
-    `desk` is the command workflow, to be bound to the registry once built (#帮助 lists it)."""
+    `desk` is the command workflow, to be bound to the registry once built (#帮助 lists it);
+    `circulars` the circular workflow with the chamber's policy (the defaults when None)."""
     commands_workflow = (desk or commands.CommandDesk()).workflow()
     return (
         registration.WORKFLOW,
@@ -101,6 +105,7 @@ def standard(*extra: Workflow, desk: commands.CommandDesk | None = None) -> tupl
         messages.WORKFLOW,
         commands_workflow,
         replies.WORKFLOW,
+        (circulars or Circulars()).workflow(),
         *extra,
     )
 
