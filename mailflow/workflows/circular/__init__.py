@@ -19,7 +19,10 @@ from __future__ import annotations
 from typing import Any
 
 from mailflow.reasons import Reason
-from mailflow.store import Circular, InboundState
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from mailflow.store import Circular, InboundMessage, InboundState
 from mailflow.workflows import proof
 from mailflow.workflows.circular import status
 from mailflow.workflows.circular.reading import AUDIENCES, LABELS, LIAISONS, read_circular
@@ -51,9 +54,10 @@ class Circulars:
         if not proof.proven(message, tx.session, self.policy.proof):
             why = Reason("unauthenticated_circular", {"email": message.sender, "policy": self.policy.proof})
             return Handled(InboundState.HELD, (why,))
-        done = tx.find(Circular, "inbound_id", message.inbound_id)
+        done = sent_before(message, tx)
         if done is not None:  # sent when the mail first came: once, whatever happens after
-            return Handled(reference=done.reference, reply=Reply("circular_report", report(Queued(done))))
+            values = report(Queued(done)) | {"repeated": done.inbound_id != message.inbound_id}
+            return Handled(reference=done.reference, reply=Reply("circular_report", values))
         reading = read_circular(message.mail.subject, message.mail.text)
         if reading.problems:
             return Handled(InboundState.REJECTED, reading.problems)
@@ -75,6 +79,25 @@ class Circulars:
             return Handled(InboundState.REJECTED, outcome)
         audit(tx, request, line, outcome, "")
         return Handled(reference=outcome.circular.reference, reply=Reply("circular_report", report(outcome)))
+
+
+def sent_before(message: Incoming, tx: Tx) -> Circular | None:
+    """The circular this mail made already: when it ran before (a reprocess), or when a copy of it
+    did (the same Message-ID, sender and subject: a copy the archiver kept as a duplicate, then
+    reprocessed by hand). A Message-ID alone is not enough: some mailers reuse one."""
+    done = tx.find(Circular, "inbound_id", message.inbound_id)
+    if done is not None or not message.mail.message_id:
+        return done
+    copies = (
+        select(Circular)
+        .join(InboundMessage, col(InboundMessage.id) == col(Circular.inbound_id))
+        .where(
+            col(InboundMessage.message_id) == message.mail.message_id[:998],
+            func.lower(col(InboundMessage.sender)) == message.sender,
+            col(InboundMessage.subject) == message.mail.subject[:2000],
+        )
+    )
+    return tx.session.exec(copies).first()
 
 
 def carried(message: Incoming) -> tuple[File, ...]:
@@ -125,4 +148,5 @@ SAMPLE_REPORT: dict[str, Any] = {
     "files": [{"name": "会议回执.docx", "size": "36 KB"}, {"name": "会议议程.pdf", "size": "1.2 MB"}],
     "without": ["成都华西重工有限公司"],
     "more_without": 0,
+    "repeated": False,
 }

@@ -124,6 +124,7 @@ def report(queued: Queued) -> dict[str, object]:
         "files": [{"name": f.name, "size": _size(len(f.data))} for f in queued.files],
         "without": list(queued.without[:20]),
         "more_without": max(0, len(queued.without) - 20),
+        "repeated": False,  # a copy of a mail that made this circular already: nothing sent again
     }
 
 
