@@ -366,3 +366,17 @@ def test_the_digest_and_circular_status_name_the_units_it_did_not_reach(app: App
     (report,) = rows(app, "command_report")
     assert "第3机械有限公司 liaison3@unit3.cn（发送失败：address bounced" in report.text
     assert "第2机械有限公司 liaison2@unit2.cn（被退回：5.2.2 mailbox full）" in report.text
+    app.clock.advance(days=1)  # type: ignore[attr-defined]
+    app.scheduler.run_due()
+    assert "TZ-2026-0001" in rows(app, "digest")[-1].text  # not every letter went: listed again
+
+
+def test_a_circular_whose_letters_all_went_is_reported_once(app: App) -> None:
+    circular(app)  # the file transport: every letter goes at once
+    app.clock.advance(days=1)  # type: ignore[attr-defined]
+    app.scheduler.run_due()
+    (first,) = rows(app, "digest")
+    assert "TZ-2026-0001" in first.text and "已发出 3，待发 0，退回 0，失败 0" in first.text
+    app.clock.advance(days=1)  # type: ignore[attr-defined]
+    app.scheduler.run_due()
+    assert all("TZ-2026-0001" not in digest.text for digest in rows(app, "digest")[1:])

@@ -20,15 +20,21 @@ SHOWN_LETTERS = 30
 
 
 def section(days: int) -> DigestSection:
-    """Circulars of the last `days` days, one line each. Listed, not counted: a letter a unit did not
-    get is for the secretariat to act on, so each line names those units."""
+    """Circulars of the last `days` days, one line each: those sent since the last digest, and those
+    with letters still waiting or not delivered (bounces come in over days); one whose every letter
+    went out is not repeated. Listed, not counted: a letter a unit did not get is for the
+    secretariat to act on, so each line names those units."""
 
     def gather(session: Session, since: datetime, now: datetime, locale: str) -> list[DigestItem]:
         recent = session.exec(
             select(Circular).where(col(Circular.created_at) >= now - timedelta(days=days)).order_by(col(Circular.id))
         ).all()
         counted = tallies(session, [c.reference for c in recent])
-        return [DigestItem(c.reference, summary(c, counted[c.reference], locale), "circular_status") for c in recent]
+        return [
+            DigestItem(c.reference, summary(c, counted[c.reference], locale), "circular_status")
+            for c in recent
+            if (c.created_at and c.created_at >= since) or counted[c.reference].sent < counted[c.reference].total
+        ]
 
     return DigestSection("circulars", ("近期通知送达情况", "Circulars of the last days"), gather)
 
