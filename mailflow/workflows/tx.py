@@ -122,9 +122,10 @@ class Tx:
         """The same letter of `kind` to many: `to` maps each letter's dedupe key to its address.
 
         The keys must name something that happens once, now (under a reference just taken): the
-        letter is rendered once, and every row goes into the outbox in one statement (one more for
-        the parts they share), with no look-up, so the SQL does not grow with the recipients. A key
-        queued before is refused by the database, failing the transaction.
+        letter is rendered once, and the rows go into the outbox with no look-up, a thousand to a
+        statement (the driver's page), and one more statement for the parts they share: the SQL does
+        not grow with the recipients below a thousand, and by one statement per thousand beyond. A
+        key queued before is refused by the database, failing the transaction.
         """
         if self.renderer is None:
             raise RuntimeError("this transaction cannot write letters (no templates given)")
