@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -187,35 +188,56 @@ def ready_messages(n: int) -> list[bytes]:
 
 
 def throughput(n: int, connections: int, rounds: int) -> float:
-    """Bare and mailflow in turn, `rounds` times each. The ratio is the median of the rounds' own
-    ratios: the two runs of a round are next to each other in time, so a slow stretch of a noisy
-    machine slows both, where it would tilt a comparison of separate medians."""
+    title = f"throughput, {n} notices over {connections} connections to aiosmtpd on 127.0.0.1, {rounds} rounds"
+    return compare(
+        ready_messages(n),
+        lambda port, work: run_mailflow(port, n, connections, work),
+        connections=connections,
+        rounds=rounds,
+        title=title,
+        ours="(render, queue in the outbox, dispatch)",
+    )
+
+
+def compare(
+    messages: list[bytes],
+    run_ours: Callable[[int, Path], float],
+    *,
+    connections: int,
+    rounds: int,
+    title: str,
+    ours: str,
+) -> float:
+    """Bare aiosmtplib sending `messages`, and `run_ours(port, work folder)` delivering as many, in
+    turn, `rounds` times each, over one sink. The ratio is the median of the rounds' own ratios:
+    the two runs of a round are next to each other in time, so a slow stretch of a noisy machine
+    slows both, where it would tilt a comparison of separate medians."""
+    n = len(messages)
     sink = SinkProcess()
-    bare, ours = [], []
+    bare, mine = [], []
     try:
         with tempfile.TemporaryDirectory(prefix="mailflow-bench-") as tmp:
-            messages = ready_messages(n)
             for round_ in range(rounds):
                 before = sink.count()
                 bare.append(run_bare(sink.port, messages, connections))
                 mid = sink.count()
                 work = Path(tmp) / f"round{round_}"
                 work.mkdir()
-                ours.append(run_mailflow(sink.port, n, connections, work))
+                mine.append(run_ours(sink.port, work))
                 after = sink.count()
                 assert mid - before == n and after - mid == n, "every message reached the server"
     finally:
         sink.stop()
-    ratios = [b / o for b, o in zip(bare, ours, strict=True)]
+    ratios = [b / o for b, o in zip(bare, mine, strict=True)]
     ratio = statistics.median(ratios)
-    print(f"throughput, {n} notices over {connections} connections to aiosmtpd on 127.0.0.1, {rounds} rounds")
+    print(title)
     print(f"{'':12}{'messages/s':>12}   rounds")
     rates = " ".join(f"{n / t:.0f}" for t in bare)
     print(f"{'bare':12}{n / statistics.median(bare):>12.0f}   {rates}   (aiosmtplib, messages already built)")
-    rates = " ".join(f"{n / t:.0f}" for t in ours)
-    print(f"{'mailflow':12}{n / statistics.median(ours):>12.0f}   {rates}   (render, queue in the outbox, dispatch)")
+    rates = " ".join(f"{n / t:.0f}" for t in mine)
+    print(f"{'mailflow':12}{n / statistics.median(mine):>12.0f}   {rates}   {ours}")
     print(f"{'ratio':12}{ratio:>12.2f}   {' '.join(f'{r:.2f}' for r in ratios)}   (median of the rounds' ratios)")
-    print(f"ratio of the medians {statistics.median(bare) / statistics.median(ours):.2f}; target >= 0.70")
+    print(f"ratio of the medians {statistics.median(bare) / statistics.median(mine):.2f}; target >= 0.70")
     return ratio
 
 

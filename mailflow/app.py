@@ -29,6 +29,7 @@ from mailflow.context import PipelineSettings
 from mailflow.store import BlobStore, Store
 from mailflow.store.db import make_engine
 from mailflow.workflows import FINISHERS
+from mailflow.workflows.circular import CircularPolicy, Circulars
 from mailflow.workflows.commands import CommandDesk
 from mailflow.workflows.digest import Digest, DigestPolicy
 from mailflow.workflows.registry import Registry, standard
@@ -119,10 +120,10 @@ def make_registry(settings: Settings, renderer: Renderer) -> Registry:
         message_id_domain=chamber.message_id_domain,
     )
     desk = CommandDesk(settings.security.commands, chamber.locale)
+    circulars = Circulars(circular_policy(settings))
+    roster = make_roster(settings, renderer).workflow()
     registry = Registry.build(
-        standard(
-            digest.workflow(), make_roster(settings, renderer).workflow(), desk=desk, secretariat=chamber.secretariat
-        )
+        standard(digest.workflow(), roster, desk=desk, secretariat=chamber.secretariat, circulars=circulars)
     )
     digest.registry = desk.registry = registry  # both list what every workflow declares
     return registry
@@ -145,6 +146,16 @@ def make_roster(settings: Settings, renderer: Renderer) -> Publication:
         chamber=chamber.name,
         zone=chamber.zone,
         message_id_domain=chamber.message_id_domain,
+    )
+
+
+def circular_policy(settings: Settings) -> CircularPolicy:
+    """The circulars' limits and reporting, and the proof a circular by mail needs (that of commands)."""
+    circulars = settings.circulars
+    return CircularPolicy(
+        max_attachment_bytes=int(circulars.max_attachments_mb * MB),
+        proof=settings.security.commands,
+        digest_days=circulars.digest_days,
     )
 
 

@@ -260,7 +260,7 @@ def _clock_time(value: str) -> str:
     try:
         parsed = time.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"{value!r} is not a time of day such as 08:30") from None
+        raise ValueError(f"{value!r} is not a time of day in 24-hour HH:MM, such as 08:30 or 17:00") from None
     return parsed.strftime("%H:%M")
 
 
@@ -303,6 +303,15 @@ class RosterSettings(_Frozen):
         return names
 
 
+class CircularSettings(_Frozen):
+    """Circulars (通知) from the secretariat to every liaison, unit leader or both. Which mail is a
+    circular is the rules' call (rules/20-intents.yaml: the address tag `tongzhi`, a `#通知` line),
+    like every other routing decision; these are the limits and the reporting."""
+
+    max_attachments_mb: float = Field(25, gt=0)  # the files of one circular, in total; larger is refused
+    digest_days: int = Field(7, ge=0, le=60)  # the digest reports the delivery of circulars this recent
+
+
 class SecuritySettings(_Frozen):
     """Whom we believe about who wrote a message."""
 
@@ -335,6 +344,7 @@ class Settings(_Frozen):
     digest: DigestSettings = DigestSettings()
     roster: RosterSettings = RosterSettings()
     security: SecuritySettings = SecuritySettings()
+    circulars: CircularSettings = CircularSettings()
     # Folder of the config file: relative paths are resolved against it.
     base_dir: Path = Path(".")
 

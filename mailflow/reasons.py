@@ -137,6 +137,36 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "attachment {name} has type {ext}, which is not allowed (allowed: {allowed})",
     ),
     "missing_attachment": ("邮件缺少所需的附件：{what}", "the message lacks a required attachment: {what}"),
+    # Circulars (workflows.circular): refused before anything is queued.
+    "unauthenticated_circular": (
+        "秘书处通知未能证实来自 {email}（既无本方服务器的 DKIM/DMARC 通过记录，也不是对发往该邮箱的本方邮件的回复），未发出，也未回复",
+        "a circular from {email} that could not be proved (no DKIM/DMARC pass from our server, and not a reply"
+        " to a letter we sent to that address); not sent and not answered",
+    ),
+    "circular_secretariat_only": ("只有商会秘书处可以发出通知", "only the chamber's secretariat may send circulars"),
+    "circular_no_line": (
+        "未在您本人所写的内容中找到“#通知”行（引用的原文不算），无法确定发送对象，通知未发出",
+        "no #circular line in your own text (quoted text does not count); the audience is unknown, nothing was sent",
+    ),
+    "circular_audience": ("无法识别的发送对象“{word}”，通知未发出", "unknown audience {word!r}; nothing was sent"),
+    "circular_with_commands": (
+        "通知中含有指令行（{lines}），为免误发，通知未发出",
+        "the circular holds command lines ({lines}); to send nothing by mistake, nothing was sent",
+    ),
+    "circular_no_subject": ("通知没有标题，未发出", "the circular has no subject; nothing was sent"),
+    "circular_no_body": ("通知没有正文，未发出", "the circular has no text; nothing was sent"),
+    "circular_too_large": (
+        "通知附件合计 {size_mb} MB，超过 {limit_mb} MB 的上限，未发出",
+        "the circular's files total {size_mb} MB, over the {limit_mb} MB limit; nothing was sent",
+    ),
+    "circular_unknown_units": (
+        "以下代码不属于任何会员单位：{codes}，通知未发出",
+        "these codes name no member unit: {codes}; nothing was sent",
+    ),
+    "circular_no_recipients": (
+        "发送对象（{audience}）中没有可发送的邮箱，通知未发出",
+        "no address to send to among {audience}; nothing was sent",
+    ),
 }
 
 
@@ -183,6 +213,38 @@ FIXES: dict[str, tuple[str, str]] = {
         "'是否新会员：是'.",
     ),
     "form_value": ("请更正后重新发送。", "Correct it and send the message again."),
+    "circular_no_line": (
+        "请在正文中单独写一行“#通知 全体联络员”（或“全体负责人”“全体”）后重新发送。",
+        "Write a line of its own, #circular liaisons (or leaders, or all), and send it again.",
+    ),
+    "circular_audience": (
+        "请写“#通知 全体联络员”“#通知 全体负责人”或“#通知 全体”，需要时在其后写出单位的统一社会信用代码。",
+        "Write #circular liaisons, #circular leaders or #circular all, then the units' codes if only some are meant.",
+    ),
+    "circular_with_commands": (
+        "通知与指令请分开发送；如该行是通知正文，请去掉行首的“#”。",
+        "Send circulars and commands in separate messages; if the line belongs to the text, remove its leading #.",
+    ),
+    "circular_no_subject": (
+        "请以邮件主题作为通知标题，填写后重新发送。",
+        "Give the circular its title as the subject, and send it again.",
+    ),
+    "circular_no_body": (
+        "请在正文中写明通知内容后重新发送。",
+        "Write the circular's text in the body, and send it again.",
+    ),
+    "circular_too_large": (
+        "请压缩附件，或将大文件上传至网盘后在正文中附上链接，再重新发送。",
+        "Compress the files, or share large ones by a link in the text, and send it again.",
+    ),
+    "circular_unknown_units": (
+        "请核对统一社会信用代码（mailflow units list 可查）后重新发送。",
+        "Check the codes (mailflow units list shows them) and send it again.",
+    ),
+    "circular_no_recipients": (
+        "请先导入会员名录（mailflow units import），或核对发送对象后重新发送。",
+        "Import the member registry first (mailflow units import), or check the audience, and send it again.",
+    ),
 }
 
 

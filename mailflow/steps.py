@@ -14,12 +14,14 @@ from sqlmodel import select
 
 from mailflow.classify import Facts, classify
 from mailflow.errors import ParseError
-from mailflow.parse import parse
+from mailflow.parse import ParsedMail, ParseLimits, parse
+from mailflow.parse.limits import header_size
 from mailflow.reasons import Reason
 from mailflow.screen import auto_reply_reason, bounce_reason, machine_report_reason
 from mailflow.screen.authenticity import verdict
 from mailflow.screen.threads import REFERENCE, replied_letter
 from mailflow.store import (
+    InboundMessage,
     InboundState,
     Outbox,
     StoredAttachment,
@@ -48,21 +50,36 @@ def parse_step(ctx: Context) -> Handled | None:
     row = ctx.row
     if row.headers_only:
         limit_mb = round(ctx.settings.limits.max_message_bytes / 1048576)
-        return Handled(
-            InboundState.HELD, (Reason("too_large", {"size_mb": round(row.size / 1048576, 1), "limit_mb": limit_mb}),)
-        )
+        return _unread(ctx, Reason("too_large", {"size_mb": round(row.size / 1048576, 1), "limit_mb": limit_mb}))
     if not ctx.raw.strip():
         return Handled(InboundState.HELD, (Reason("empty_message"),))
     try:
         ctx.mail = parse(ctx.raw, ctx.settings.limits)
     except ParseError as exc:
-        return Handled(InboundState.HELD, (exc.reason,))
-    mail = ctx.mail
+        return _unread(ctx, exc.reason)
+    _name_row(row, ctx.mail)
+    return None
+
+
+def _name_row(row: InboundMessage, mail: ParsedMail) -> None:
     row.subject = mail.subject[:2000]
     row.sender = mail.from_.email[:320] if mail.from_ and mail.from_.email else None
     if mail.message_id and not row.message_id:
         row.message_id = mail.message_id[:998]
-    return None
+
+
+def _unread(ctx: Context, reason: Reason) -> Handled:
+    """Held before it could be read: its header alone is read, so that the listings and the digest say
+    who sent what. The secretariat is also told why (workflows.replies), which is what `ctx.mail` is
+    set for: an answer to a secretariat address reaches our own staff whoever wrote the From, where
+    one to anybody else could reach whoever a forger imitated (the From is not checked here)."""
+    header = parse_header(ctx.raw, ctx.settings.limits)
+    if header is not None:
+        _name_row(ctx.row, header)
+        ours = header.from_ is not None and header.from_.email in ctx.settings.secretariat
+        if ours and not header.sender_problem and not auto_reply_reason(header) and not bounce_reason(header):
+            ctx.mail = header
+    return Handled(InboundState.HELD, (reason,))
 
 
 @_step("screen")
@@ -154,7 +171,11 @@ def _not_a_new_record(ctx: Context, letter: str | None) -> Handled | None:
 
 @_step("validate")
 def validate_step(ctx: Context) -> Handled | None:
-    checks, message_reasons = validate_attachments(ctx.parsed.attachments, ctx.rules.policy)
+    policy = ctx.rules.policy
+    if ctx.sender_role == "secretariat":
+        # Ch. 4's photo minimum is for what liaisons submit; a circular's picture is the secretariat's choice.
+        policy = replace(policy, min_photo_width=0, min_photo_height=0)
+    checks, message_reasons = validate_attachments(ctx.parsed.attachments, policy)
     ctx.checks = checks
     for attachment, check in zip(ctx.parsed.attachments, checks, strict=True):
         refused = any(r.code in ("attachment_too_large", "image_bomb") for r in check.reasons)
@@ -221,6 +242,17 @@ def _follow_up(ctx: Context) -> tuple[str, Handler] | None:
         return None
     handler = table.get(reference.split("-", 1)[0])
     return (reference, handler) if handler is not None else None
+
+
+def parse_header(raw: bytes, limits: ParseLimits) -> ParsedMail | None:
+    """The header of a message alone, parsed as a message without a body; None when it cannot be."""
+    end = header_size(raw, limits.max_header_bytes)
+    if end > limits.max_header_bytes:
+        return None
+    try:
+        return parse(raw[:end] + b"\n", limits)
+    except ParseError:
+        return None
 
 
 STEPS: tuple[Step, ...] = (parse_step, screen_step, identify_step, classify_step, validate_step, act_step)

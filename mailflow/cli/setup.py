@@ -162,22 +162,34 @@ def _check_smtp(settings: Settings) -> bool:
 
 
 def _warn_of_size(size_limit: int | None, settings: Settings) -> None:
-    """A warning when the server takes smaller messages than the largest letter we may send.
-
-    That letter is taken as limits.max_message_mb: a circular goes out with attachments that
-    came in a message, which mailflow takes only up to that size, already encoded as it would
-    leave; the attachment policy's total counts decoded bytes and cannot be reached beyond it.
-    Debian's Postfix takes 10 MB (message_size_limit = 10240000), under the 30 MB shipped.
-    """
-    largest = int(settings.limits.max_message_mb * MB)
+    """A warning when the server takes smaller messages than the largest letter we may send: a
+    circular with its files (see `_largest_letter`). Debian's Postfix takes 10 MB
+    (message_size_limit = 10240000), under the 30 MB shipped."""
+    largest, why = _largest_letter(settings)
     if size_limit is None or size_limit >= largest:
         return
     out.print(
         f"[yellow]![/] outbound.smtp: the server takes messages up to {size_limit / MB:.1f} MB (SIZE {size_limit}), "
-        f"less than the largest letter mailflow may send (limits.max_message_mb: {settings.limits.max_message_mb:g} MB, "
-        "a circular with its attachments): such a letter would be refused",
+        f"less than the largest letter mailflow may send ({why}): such a letter would be refused",
         highlight=False,
     )
+
+
+def _largest_letter(settings: Settings) -> tuple[int, str]:
+    """The largest letter mailflow may send, in bytes, and what it is: a circular. Its files come in a
+    mail, which mailflow takes only up to limits.max_message_mb, already encoded as it would leave
+    (the attachment policy's total counts decoded bytes and cannot be reached beyond it); or from
+    `mailflow circular send`, up to circulars.max_attachments_mb, which base64 makes a third larger
+    (and a line end every 76 characters)."""
+    by_mail = int(settings.limits.max_message_mb * MB)
+    files = settings.circulars.max_attachments_mb
+    by_cli = int(files * MB * 4 / 3 * 78 / 76)
+    if by_cli > by_mail:
+        return (
+            by_cli,
+            f"about {by_cli / MB:.1f} MB: a circular with {files:g} MB of files, circulars.max_attachments_mb",
+        )
+    return by_mail, f"limits.max_message_mb: {settings.limits.max_message_mb:g} MB, a circular with its attachments"
 
 
 # -- demo ------------------------------------------------------------------------------

@@ -29,8 +29,9 @@ from mailflow.store import Outbox, OutboxPart, OutboxState
 from mailflow.store.db import find_one
 
 OUTBOX_TABLE = Outbox.metadata.tables["outbox"]
-# The ids come back with their keys, in whatever order: asked for in the order of the rows
-# (sort_by_parameter_order), SQLite gets one INSERT per row instead of one for all of them.
+# The new rows' ids, named by their keys: a batch's rows come back in no set order, and asking for
+# the drafts' order (sort_by_parameter_order) makes SQLAlchemy insert them one at a time on SQLite,
+# which has no sentinel for it. By key, the rows go in batches of a thousand in one statement each.
 _INSERT_RETURNING_ID = insert(OUTBOX_TABLE).returning(OUTBOX_TABLE.c.id, OUTBOX_TABLE.c.dedupe_key)
 
 
@@ -75,7 +76,7 @@ def queue_once(session: Session, *drafts: Draft, now: datetime, message_id_domai
     now): no lookup, and the rows are inserted at once in one statement, without ORM objects (a
     third of the cost of `queue` for one letter, less still for many). The unique constraint still
     refuses a second row. When some carry parts, the rows' ids come back from the same statement
-    and the parts of all of them go in one more."""
+    (one per thousand rows, the driver's page) and the parts of all of them go in one more."""
     if not drafts:
         return
     rows = [_values(draft, now, message_id_domain) for draft in drafts]

@@ -364,3 +364,25 @@ class RosterIssue(SQLModel, table=True):
     letters: int = 0  # letters queued
     file_sha256: str = Field(default="", max_length=64)  # the .xlsx the letters carry, in data/outgoing
     forced: bool = False  # sent by `mailflow roster send --force` though nothing had changed
+
+
+class Circular(SQLModel, table=True):
+    """通知: a circular from the secretariat to the liaisons, the unit leaders or both; one outbox letter
+    per address, each under the key circular:<reference>:<address>, all carrying the same parts."""
+
+    __tablename__ = "circular"
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(max_length=40, unique=True)  # TZ-2026-0001
+    # The mail it came in (a second run of that mail finds it here and sends nothing); None from the CLI.
+    inbound_id: int | None = Field(default=None, foreign_key="inbound_message.id", unique=True)
+    subject: str = ""
+    audience: str = Field(max_length=20)  # liaisons | leaders | all
+    units: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # codes; [] for every unit
+    sender: str = Field(max_length=320)  # the secretariat address, or cli:<user>
+    via: str = Field(max_length=10)  # mail | cli
+    created_at: datetime | None = _ts()
+    letters: int = 0  # queued, one per address
+    to_liaisons: int = 0
+    to_leaders: int = 0  # leaders who are not also a liaison
+    attachments: int = 0

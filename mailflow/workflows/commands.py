@@ -8,9 +8,7 @@ happens to the process; running the same mail again (a reprocess) executes nothi
 
 Only the secretariat commands, and only provably: from a secretariat address, and (per
 `security.commands`) our own server's DKIM/DMARC pass for it, or a reply to a letter we sent to
-that same address. Our Message-IDs carry 64 random bits, and the letter's row names its
-recipients, so a forger who never received the letter can neither guess its Message-ID nor
-use one sent to somebody else. Anything else is held as `unauthenticated_command`: never
+that same address (the rule is workflows.proof, which circulars share). Anything else is held as `unauthenticated_command`: never
 executed, never answered (an answer would go to whoever forged it), shown in the digest.
 """
 
@@ -20,12 +18,13 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlmodel import col, select
+from sqlmodel import select
 
 from mailflow.commands import CommandLine, Commands, read_commands
 from mailflow.reasons import Reason, in_locale
-from mailflow.store import AuditEntry, InboundState, Outbox
+from mailflow.store import AuditEntry, InboundState
 from mailflow.workflows import desk
+from mailflow.workflows import proof as proof_rule
 from mailflow.workflows.contract import Call, CommandSpec, Done, Handled, Incoming, Reply, Words, Workflow
 from mailflow.workflows.tx import Tx
 
@@ -33,7 +32,7 @@ if TYPE_CHECKING:
     from mailflow.workflows.registry import Registry
 
 log = logging.getLogger("mailflow.commands")
-PROOFS = {"authenticated", "reply", "either"}
+PROOFS = proof_rule.PROOFS  # the policies `security.commands` may name
 
 
 @dataclass(frozen=True)
@@ -49,9 +48,7 @@ class CommandDesk:
     """The command workflow; it reads the registry it is part of (bound once the registry is built)."""
 
     def __init__(self, proof: str = "either", locale: str = "zh-CN") -> None:
-        if proof not in PROOFS:
-            raise ValueError(f"security.commands: {proof!r} is not one of {', '.join(sorted(PROOFS))}")
-        self.proof, self.locale = proof, locale
+        self.proof, self.locale = proof_rule.checked(proof), locale
         self.registry: Registry | None = None
 
     def workflow(self) -> Workflow:
@@ -68,7 +65,7 @@ class CommandDesk:
     # -- by mail ---------------------------------------------------------------------------
 
     def handle(self, message: Incoming, tx: Tx) -> Handled:
-        if message.role == "secretariat" and not self._proven(message, tx):
+        if message.role == "secretariat" and not proof_rule.proven(message, tx.session, self.proof):
             why = Reason("unauthenticated_command", {"email": message.sender, "policy": self.proof})
             return Handled(InboundState.HELD, (why,))
         done_before = tx.session.exec(select(AuditEntry.id).where(AuditEntry.inbound_id == message.inbound_id)).first()
@@ -81,24 +78,15 @@ class CommandDesk:
             "lines": [{"text": text, "ok": done.ok, "outcome": Words(*done.text)} for text, done in report],
             "done": sum(1 for _, done in report if done.ok),
             "total": len(report),
+            "commands": [],
         }
+        help_spec = self.registry.keyed.get("help") if self.registry else None
+        if help_spec is not None and any(
+            self.registry and self.registry.commands.get(x.verb) is help_spec for x in lines
+        ):
+            # The table of commands below the report: one line each, too long for one outcome cell.
+            values["commands"] = [{"usage": Words(*c.usage), "summary": Words(*c.summary)} for c in self._listed()]
         return Handled(reply=Reply("command_report", values))
-
-    def _proven(self, message: Incoming, tx: Tx) -> bool:
-        if self.proof in ("authenticated", "either") and message.authenticated:
-            return True
-        return self.proof in ("reply", "either") and self._answers_our_letter(message, tx)
-
-    @staticmethod
-    def _answers_our_letter(message: Incoming, tx: Tx) -> bool:
-        """It replies to a letter of ours that went to this very address."""
-        mail = message.mail
-        # The newest References are the letters replied to; a hostile header may hold thousands.
-        named = {m[:300] for m in (mail.in_reply_to, *mail.references[-50:]) if m}
-        if not named:
-            return False
-        rows = tx.session.exec(select(Outbox.recipients).where(col(Outbox.message_id).in_(named))).all()
-        return any(message.sender in (r.lower() for r in recipients) for recipients in rows)
 
     # -- the table ---------------------------------------------------------------------------
 
@@ -168,7 +156,7 @@ class CommandDesk:
             return Done(False, ("执行出错，未生效，已记录日志", "failed with an error; nothing changed; logged"))
 
     def _verbs(self, lang: str) -> str:
-        listed = self.registry.listed_commands() if self.registry else ()
+        listed = self._listed()
         if lang == "zh":
             return "可用指令：" + "、".join(f"#{c.verbs[0]}" for c in listed)
         return "Known: " + ", ".join(f"#{c.verbs[-1]}" for c in listed)
@@ -179,10 +167,11 @@ class CommandDesk:
         )
 
     def help(self, call: Call, tx: Tx) -> Done:
-        listed = self.registry.listed_commands() if self.registry is not None else ()
-        zh = "；".join(f"{c.usage[0]}（{c.summary[0]}）" for c in listed)
-        en = "; ".join(f"{c.usage[1]} ({c.summary[1]})" for c in listed)
-        return Done(True, (f"可用指令：{zh}", f"Commands: {en}"))
+        """The verbs here; by mail, the report adds the table of usages (`commands`)."""
+        return Done(True, (f"{self._verbs('zh')}（用法见下表）", f"{self._verbs('en')} (usage below)"))
+
+    def _listed(self) -> tuple[CommandSpec, ...]:
+        return self.registry.listed_commands() if self.registry is not None else ()
 
 
 SAMPLE: dict[str, Any] = {
@@ -195,4 +184,5 @@ SAMPLE: dict[str, Any] = {
         {"text": "#重发 12", "ok": True, "outcome": "邮件 #12 已重新排队发送"},
         {"text": "#批准 DJ-2026-0007", "ok": False, "outcome": "无法识别的指令“#批准”。可用指令：#帮助、#重发"},
     ],
+    "commands": [{"usage": "#重发 编号", "summary": "重发未送达或待发的邮件"}],
 }

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from mailflow.errors import ConfigError
 from mailflow.jobs.scheduler import Job
 from mailflow.workflows import commands, digest, members, messages, replies, roster, submission
+from mailflow.workflows.circular import Circulars
 from mailflow.workflows.contract import CommandSpec, DigestSection, Handler, Workflow
 
 T = TypeVar("T")
@@ -97,11 +98,15 @@ def _unique(entries: Iterable[tuple[str, str, T]], what: str, problems: list[str
 
 
 def standard(
-    *extra: Workflow, desk: commands.CommandDesk | None = None, secretariat: tuple[str, ...] = ()
+    *extra: Workflow,
+    desk: commands.CommandDesk | None = None,
+    secretariat: tuple[str, ...] = (),
+    circulars: Circulars | None = None,
 ) -> tuple[Workflow, ...]:
     """The chamber's workflows in digest order; `extra` (the digest, built with the templates) last.
     `desk` is the command workflow, to be bound to the registry once built (#帮助 lists it);
-    `secretariat` is told of registrations and changes at once."""
+    `secretariat` is told of registrations and changes at once; `circulars` the circular workflow
+    with the chamber's policy (the defaults when None)."""
     commands_workflow = (desk or commands.CommandDesk()).workflow()
     return (
         members.workflow(secretariat),
@@ -109,6 +114,7 @@ def standard(
         messages.WORKFLOW,
         commands_workflow,
         replies.WORKFLOW,
+        (circulars or Circulars()).workflow(),
         *extra,
     )
 

@@ -34,6 +34,9 @@ log = logging.getLogger("mailflow.send")
 AUTO_REPLIED = "auto-replied"  # RFC 3834's value for an answer a program wrote
 _COUNTS = "mailflow.reply_counts"  # session.info key: when each address's replies of the last hour go
 _HOUR = timedelta(hours=1)
+# Held before it could be read (too large, too many parts, too deep, too slow): the parse step
+# lets the replies see only the header of such mail, and only when a secretariat address sent it.
+UNREAD = frozenset({"too_large", "too_many_parts", "too_deep", "parse_timeout", "parse_failed"})
 
 
 @dataclass(frozen=True)
@@ -108,9 +111,12 @@ class Replies:
     def _choose(self, ctx: Context, outcome: Handled) -> Answer | None:
         row = ctx.row
         base = {"original_subject": row.subject or "", "received_at": self._time(row.received_at or ctx.now)}
-        if outcome.state == InboundState.REJECTED:
+        secretariat = (row.sender or "").lower() in ctx.settings.secretariat
+        unread = outcome.state == InboundState.HELD and any(r.code in UNREAD for r in outcome.reasons)
+        if outcome.state == InboundState.REJECTED or unread:  # unread: from the secretariat alone (steps.parse_step)
             reasons = [{"text": r.text(self.locale), "fix": r.fix(self.locale)} for r in outcome.reasons]
-            return Answer("rejection", _message_key(row.id), {**base, "name": ctx.sender_name, "reasons": reasons})
+            values = {**base, "name": ctx.sender_name, "reasons": reasons, "secretariat": secretariat}
+            return Answer("rejection", _message_key(row.id), values)
         if outcome.state == InboundState.HELD and any(r.code == "unknown_sender" for r in outcome.reasons):
             month = ctx.now.astimezone(self.zone).strftime("%Y-%m")
             key = f"reply:unknown:{(row.sender or '').lower()}:{month}"
@@ -203,6 +209,7 @@ WORKFLOW = Workflow(
                     "fix": "请发送不低于 800×600 像素的原图（在手机上选择“原图”发送）。",
                 }
             ],
+            "secretariat": False,
         },
         "ack_reply": {
             "name": "王芳",

@@ -8,7 +8,7 @@ are never handed out twice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, SQLModel
 
 from mailflow.outbound.mime import OutgoingPart
-from mailflow.outbound.outbox import Draft, queue
+from mailflow.outbound.outbox import Draft, queue, queue_once
 from mailflow.outbound.parts import attach
 from mailflow.outbound.render import Renderer, local_date
 from mailflow.store import AuditEntry, BlobStore, Outbox
@@ -110,6 +110,40 @@ class Tx:
             key=key, kind=kind, recipients=[to], rendered=rendered, reference=reference, attachments=attachments
         )
         return self.queue(draft)
+
+    def letters(
+        self,
+        kind: str,
+        to: Mapping[str, str],
+        values: dict[str, Any],
+        *,
+        reference: str | None = None,
+        attachments: Sequence[OutgoingPart] = (),
+    ) -> int:
+        """The same letter of `kind` to many: `to` maps each letter's dedupe key to its address.
+
+        The keys must name something that happens once, now (under a reference just taken): the
+        letter is rendered once, and the rows go into the outbox with no look-up, a thousand to a
+        statement (the driver's page), and one more statement for the parts they share: the SQL does
+        not grow with the recipients below a thousand, and by one statement per thousand beyond. A
+        key queued before is refused by the database, failing the transaction.
+        """
+        if self.renderer is None:
+            raise RuntimeError("this transaction cannot write letters (no templates given)")
+        rendered = self.renderer.render(kind, values, sent_on=local_date(self.now, self.zone, self.renderer.locale))
+        drafts = [
+            Draft(
+                key=key,
+                kind=kind,
+                recipients=[address],
+                rendered=rendered,
+                reference=reference,
+                attachments=attachments,
+            )
+            for key, address in to.items()
+        ]
+        queue_once(self.session, *drafts, now=self.now, message_id_domain=self.message_id_domain)
+        return len(drafts)
 
     def local(self, when: datetime | None = None) -> datetime:
         return (when or self.now).astimezone(self.zone)

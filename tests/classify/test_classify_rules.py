@@ -135,7 +135,7 @@ rules:
     [
         (
             "rules:\n  - {name: a, intent: nonsense, when: {subject: x}}\n",
-            "r.yaml: rules[0] (a).intent: 'nonsense' is handled by no workflow (known: auto_reply, bounce, command,",
+            "r.yaml: rules[0] (a).intent: 'nonsense' is handled by no workflow (known: auto_reply, bounce,",
         ),
         (
             "rules:\n  - {name: a, intent: rsvp, when: {subjekt: x}}\n",

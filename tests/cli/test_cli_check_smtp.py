@@ -55,9 +55,9 @@ def ten_mb_smtp_port() -> Iterator[int]:
         controller.stop()
 
 
-def home_sending_by_smtp(folder: Path, port: int) -> Path:
+def home_sending_by_smtp(folder: Path, port: int, **sections: dict[str, Any]) -> Path:
     smtp = {"host": "127.0.0.1", "port": port, "security": "none", "user": USER, "password_env": PASSWORD_ENV}
-    write_home(folder, outbound={"transport": "smtp", "smtp": {**smtp, "timeout": 5}})
+    write_home(folder, outbound={"transport": "smtp", "smtp": {**smtp, "timeout": 5}}, **sections)
     mailflow(folder, "init")
     return folder
 
@@ -91,7 +91,8 @@ def test_check_fails_when_the_smtp_server_cannot_be_reached(tmp_path: Path, monk
 
 SIZE_WARNING = (
     "! outbound.smtp: the server takes messages up to 9.8 MB (SIZE 10240000), less than the largest letter "
-    "mailflow may send (limits.max_message_mb: 30 MB, a circular with its attachments): such a letter would be refused"
+    "mailflow may send (about 34.2 MB: a circular with 25 MB of files, circulars.max_attachments_mb): such a "
+    "letter would be refused"
 )
 
 
@@ -114,10 +115,18 @@ def test_check_warns_when_the_server_takes_smaller_messages_than_we_may_send(
 def test_check_says_nothing_of_size_when_the_server_takes_our_largest_letter(
     tmp_path: Path, smtp_port: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """GIVEN a server offering SIZE 33554432 (32 MiB, aiosmtpd's default) WHEN check runs THEN no warning."""
+    """GIVEN a server offering SIZE 33554432 (32 MiB, aiosmtpd's default) and circulars of at most 20 MB
+    of files (27.4 MB encoded; mail read up to 30 MB) WHEN check runs THEN no warning; with the shipped
+    25 MB (34.2 MB encoded) THEN the warning."""
     monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
-    result = mailflow(home_sending_by_smtp(tmp_path, smtp_port), "check", check=False)
+    (tmp_path / "20").mkdir()
+    (tmp_path / "25").mkdir()
+    home = home_sending_by_smtp(tmp_path / "20", smtp_port, circulars={"max_attachments_mb": 20})
+    result = mailflow(home, "check", check=False)
     assert result.returncode == 0 and "SIZE" not in result.stdout, result.stdout + result.stderr
+    result = mailflow(home_sending_by_smtp(tmp_path / "25", smtp_port), "check", check=False)
+    said = " ".join(result.stdout.split())
+    assert "up to 32.0 MB (SIZE 33554432), less than the largest letter mailflow may send (about 34.2 MB" in said
 
 
 def test_check_warns_of_debians_postfix_default_size(tmp_path: Path, postfix: Callable[..., PostfixServer]) -> None:

@@ -250,7 +250,7 @@ def test_the_statements_do_not_grow_with_the_liaisons(tmp_path: Path) -> None:
     ("section", "expected"),
     [
         ({"send": "daily"}, "roster.send: Input should be 'on_change' or 'never'"),
-        ({"at": "5pm"}, "roster.at: Value error, '5pm' is not a time of day such as 17:00"),
+        ({"at": "5pm"}, "roster.at: Value error, '5pm' is not a time of day in 24-hour HH:MM, such as 08:30 or 17:00"),
         ({"recipients": "everyone"}, "roster.recipients: Input should be 'liaisons' or 'liaisons_and_leaders'"),
         ({"classes": ["会员单位", "会员单位"]}, "roster.classes: Value error, a 会员类别 is listed twice"),
     ],

@@ -1,0 +1,68 @@
+"""Whom a circular goes to: the active liaisons of every unit (or of the units named), their leaders,
+or both, each address once. Two queries whatever the number of units."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlmodel import Session, col, select
+
+from mailflow.store import Liaison, LiaisonStatus, Unit
+from mailflow.workflows.circular.reading import LEADERS, LIAISONS
+
+LIAISON, LEADER = "liaison", "leader"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    address: str  # as registered
+    unit_id: int
+    role: str  # liaison | leader
+
+
+@dataclass(frozen=True)
+class Audience:
+    recipients: tuple[Recipient, ...]  # by unit, a unit's liaisons before its leader; each address once
+    without: tuple[str, ...]  # units (names) that get nothing: no active liaison, or no leader's address
+    unknown: tuple[str, ...]  # codes that name no unit
+
+    def count(self, role: str) -> int:
+        return sum(1 for r in self.recipients if r.role == role)
+
+
+def gather(session: Session, audience: str, codes: Sequence[str] = ()) -> Audience:
+    """The addresses of `audience` (liaisons | leaders | all) in the units `codes` name, or in every unit."""
+    query = select(Unit.id, Unit.name, Unit.code, Unit.leader_email).order_by(col(Unit.id))
+    if codes:
+        query = query.where(col(Unit.code).in_(list(codes)))
+    units = session.exec(query).all()
+    unknown = tuple(c for c in codes if c not in {code for _, _, code, _ in units})
+    liaisons: dict[int, list[str]] = {}
+    if audience != LEADERS:
+        found = select(Liaison.unit_id, Liaison.email).where(Liaison.status == LiaisonStatus.ACTIVE)
+        if codes:
+            found = found.where(col(Liaison.unit_id).in_([uid for uid, *_ in units]))
+        for unit_id, email in session.exec(found.order_by(col(Liaison.id))).all():
+            liaisons.setdefault(unit_id, []).append(email)
+    recipients: list[Recipient] = []
+    seen: set[str] = set()
+    without: list[str] = []
+    for uid, name, _, leader in units:
+        if uid is None:
+            continue
+        wanted = [(a, LIAISON) for a in liaisons.get(uid, [])] if audience != LEADERS else []
+        wanted += [(leader, LEADER)] if audience != LIAISONS and leader else []
+        usable = [(a.strip(), role) for a, role in wanted if _usable(a)]
+        if not usable:
+            without.append(name)
+        for address, role in usable:
+            if address.lower() not in seen:
+                seen.add(address.lower())
+                recipients.append(Recipient(address, uid, role))
+    return Audience(tuple(recipients), tuple(without), unknown)
+
+
+def _usable(address: str) -> bool:
+    local, at, domain = address.strip().rpartition("@")
+    return bool(at and local and "." in domain and not any(c.isspace() for c in address.strip()))
