@@ -162,7 +162,10 @@ def demo_mails(clock: Clock) -> list[bytes]:
             Member("成都蓉城液压件厂", "", "孙伟", "sunwei@rongcheng-hydraulic.cn", "", ""),
             "【登记】成都蓉城液压件厂 孙伟",
             "utf-8",
-            "秘书处：\n\n我单位指定孙伟为联络员，附单位有效证明（加盖公章）。\n\n孙伟 13800000000",
+            "秘书处：\n\n我单位申请加入商会，并指定孙伟为联络员，附单位有效证明（加盖公章）。\n\n"
+            "单位名称：成都蓉城液压件厂\n统一社会信用代码：91510112MA6CRH4Y7R\n是否新会员：是\n"
+            "联络员：孙伟；职务：综合办公室主任\n手机：13800000000\n"
+            "单位负责人：刘强\n负责人邮箱：liuqiang@rongcheng-hydraulic.cn\n\n孙伟",
             [("单位有效证明.pdf", _pdf(), "application/pdf")],
             7,
             date,
