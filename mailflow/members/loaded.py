@@ -22,6 +22,7 @@ from sqlalchemy import select as columns
 from sqlmodel import Session, SQLModel, col, select
 
 from mailflow.members.rows import UnitRow
+from mailflow.store.storable import storable
 from mailflow.store import Change, Liaison, LiaisonStatus, Unit
 
 BATCH = 2000  # rows per insert: bounded memory for the statement's parameters, few round trips
@@ -159,14 +160,22 @@ def _table(model: type[SQLModel]) -> Table:
     return model.metadata.tables[str(model.__tablename__)]
 
 
-def _insert(connection: Connection, table: Table, made: Sequence[PlainUnit | PlainLiaison], extra: str = "") -> None:
+def _insert(
+    connection: Connection,
+    table: Table,
+    made: Sequence[PlainUnit | PlainLiaison],
+    key: tuple[str, ...],
+    extra: str = "",
+) -> None:
     """Insert `made` in batches and give each its id; `extra` names a column filled from the unit.
-    Columns a plain record does not have get their defaults."""
+    Columns a plain record does not have get their defaults. The ids come back named by `key`
+    (columns unique among the rows): asked for in the rows' order (sort_by_parameter_order),
+    SQLite would get one INSERT per row instead of one per batch."""
     if not made:
         return
     known = {f.name for f in fields(made[0])}
     columns = [name for name in table.columns.keys() if name != "id" and name in known]
-    statement = table.insert().returning(table.c.id, sort_by_parameter_order=True)
+    statement = table.insert().returning(table.c.id, *(table.c[name] for name in key))
     for batch in _batches(made):
         rows = []
         for thing in batch:
@@ -174,17 +183,22 @@ def _insert(connection: Connection, table: Table, made: Sequence[PlainUnit | Pla
             if extra:
                 row[extra] = thing.unit.id
             rows.append(row)
-        ids = connection.execute(statement, rows).scalars().all()
-        for thing, new_id in zip(batch, ids, strict=True):
-            thing.id = new_id
+        ids = {tuple(found[1:]): found[0] for found in connection.execute(statement, rows)}
+        for thing, row in zip(batch, rows, strict=True):
+            thing.id = ids[tuple(_stored(row[name]) for name in key)]
+
+
+def _stored(value: Any) -> Any:
+    """A key's value as the database gives it back (text is cleaned on its way in: store.storable)."""
+    return storable(value) if isinstance(value, str) else value
 
 
 def write(session: Session, pending: Pending, *, now: datetime, why: str, audit_id: int | None) -> None:
     """Insert the new units, their liaisons and every history line; the edits to table objects
     already there are the session's to flush."""
     connection = session.connection()
-    _insert(connection, _table(Unit), pending.units)
-    _insert(connection, _table(Liaison), pending.liaisons, extra="unit_id")
+    _insert(connection, _table(Unit), pending.units, ("code",))
+    _insert(connection, _table(Liaison), pending.liaisons, ("unit_id", "email"), extra="unit_id")
     lines = (
         {"at": now, "kind": kind, "subject_id": subject.id or 0, "unit_id": unit.id or 0, "field": name, "old": old,
          "new": new, "why": why[:300], "audit_id": audit_id}

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from builders import make_app, write_config
 from openpyxl import Workbook
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from mailflow.members import read_units
@@ -252,3 +254,37 @@ def test_the_import_says_which_sheet_it_read_and_names_each_bad_cell(tmp_path: P
     assert "读取了工作表“2026”，第 1 行为表头" in done.stderr and "未读取的工作表（也有表头）：“2025”" in done.stderr
     assert "第 3 行：I3 单元格（联络员邮箱）是公式，但文件里没有保存它的计算结果" in done.stderr
     assert "1 行未通过检查，未写入任何内容" in done.stderr and "未使用的列：序号" in done.stderr
+
+
+def test_an_import_inserts_in_batches_not_row_by_row(tmp_path: Path) -> None:
+    """The statements an import sends do not grow with its units (ids come back by key, not row order)."""
+    from typer.testing import CliRunner
+
+    from mailflow.cli import app
+    from mailflow.members import check_character
+
+    def statements(count: int) -> int:
+        work = tmp_path / str(count)
+        work.mkdir()
+        rows = []
+        for n in range(count):
+            body = f"91510100MA{n:07d}"
+            rows.append([f"第{n:04d}机械有限公司", body + check_character(body), "会员单位", "李", f"l{n}@u{n}.cn",
+                         "", f"张{n}", f"z{n}@u{n}.cn", "", ""])  # fmt: skip
+        path = sheet(work / "名录.xlsx", *rows)
+        config = write_config(work)
+        make_app(work).close()  # the store exists before: its schema is not what is counted
+        seen: list[str] = []
+
+        def count_it(conn: object, cursor: object, statement: str, *args: object) -> None:
+            seen.append(statement)
+
+        event.listen(Engine, "before_cursor_execute", count_it)
+        try:
+            done = CliRunner().invoke(app, ["units", "import", str(path), "--config", str(config)])
+        finally:
+            event.remove(Engine, "before_cursor_execute", count_it)
+        assert done.exit_code == 0, done.output
+        return sum(1 for s in seen if s.lstrip().upper().startswith("INSERT"))
+
+    assert statements(20) == statements(300)
