@@ -31,6 +31,9 @@ from mailflow.workflows.tx import Tx
 REPO = Path(__file__).resolve().parents[1]
 LIAISON = "wangfang@hongda-machinery.cn"
 SECRETARIAT = "mishuchu@chamber.example.org"
+# Our own receiving server, and its Authentication-Results for a secretariat mail it vouched for.
+OUR_SERVER = "mx.chamber.example.org"
+PASSED = f"{OUR_SERVER}; dkim=pass header.d=chamber.example.org; dmarc=pass header.from=chamber.example.org"
 
 
 def make_image(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from builders import LIAISON, SECRETARIAT, add_liaison, deliver, make_app, make_jpeg, make_mail
+from builders import LIAISON, OUR_SERVER, PASSED, SECRETARIAT, add_liaison, deliver, make_app, make_jpeg, make_mail
 from servers.smtp import Recorder
 from sqlalchemy import event
 from sqlmodel import col, select
@@ -35,8 +35,6 @@ from mailflow.store import (
 )
 from mailflow.workflows.circular import File, Request, send
 
-OUR_SERVER = "mx.chamber.example.org"
-PASSED = f"{OUR_SERVER}; dkim=pass header.d=chamber.example.org; dmarc=pass header.from=chamber.example.org"
 TO_CIRCULARS = "mishuchu+tongzhi@chamber.example.org"
 SECURITY = {"trusted_authserv_ids": [OUR_SERVER]}
 SUBJECT = "关于召开2026年度联络员工作会议的通知"

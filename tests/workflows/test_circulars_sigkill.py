@@ -10,13 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from builders import SECRETARIAT, deliver, make_app, make_mail, write_config
+from builders import OUR_SERVER, PASSED, SECRETARIAT, deliver, make_app, make_mail, write_config
 from processes import kill_daemon_at
 
 from mailflow.store import Liaison, Unit
 
-OUR_SERVER = "mx.chamber.example.org"
-PASSED = f"{OUR_SERVER}; dkim=pass header.d=chamber.example.org; dmarc=pass header.from=chamber.example.org"
 CIRCULARS = 40
 UNITS = 30
 

@@ -10,7 +10,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from builders import LIAISON, SECRETARIAT, add_liaison, deliver, make_app, make_jpeg, make_mail, write_config
+from builders import (
+    LIAISON,
+    OUR_SERVER,
+    PASSED,
+    SECRETARIAT,
+    add_liaison,
+    deliver,
+    make_app,
+    make_jpeg,
+    make_mail,
+    write_config,
+)
 from sqlmodel import col, select
 
 from mailflow.app import App
@@ -28,9 +39,6 @@ from mailflow.store import (
     Registration,
     Unit,
 )
-
-OUR_SERVER = "mx.chamber.example.org"
-PASSED = f"{OUR_SERVER}; dkim=pass header.d=chamber.example.org; dmarc=pass header.from=chamber.example.org"
 
 
 @pytest.fixture

@@ -10,15 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from builders import LIAISON, SECRETARIAT, add_liaison, deliver, make_app, make_mail, write_config
+from builders import LIAISON, OUR_SERVER, PASSED, SECRETARIAT, add_liaison, deliver, make_app, make_mail, write_config
 from processes import kill_daemon_at
 
 from mailflow.outbound.outbox import Draft, queue
 from mailflow.outbound.render import Rendered
 from mailflow.store import OutboxState
 
-OUR_SERVER = "mx.chamber.example.org"
-PASSED = f"{OUR_SERVER}; dkim=pass header.d=chamber.example.org; dmarc=pass header.from=chamber.example.org"
 N = 120
 
 

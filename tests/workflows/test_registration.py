@@ -12,7 +12,7 @@ from email.message import Message
 from pathlib import Path
 
 import pytest
-from builders import LIAISON, SECRETARIAT, add_liaison, deliver, make_app, make_jpeg, make_mail
+from builders import LIAISON, OUR_SERVER, PASSED, SECRETARIAT, add_liaison, deliver, make_app, make_jpeg, make_mail
 from sqlmodel import col, select
 
 from mailflow.app import App
@@ -30,8 +30,6 @@ from mailflow.store import (
     Unit,
 )
 
-OUR_SERVER = "mx.chamber.example.org"
-PASSED = f"{OUR_SERVER}; dkim=pass header.d=chamber.example.org; dmarc=pass header.from=chamber.example.org"
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 LEADER = "leader@hongda-machinery.cn"
 APPLICANT = "liming@newco.example"
