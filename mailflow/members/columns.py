@@ -115,7 +115,7 @@ def _person(key: str) -> tuple[str, str] | None:
     return None
 
 
-def _classify(text: str, group: str | None, context: str | None) -> tuple[str | None, str | None]:
+def classify_header(text: str, group: str | None, context: str | None) -> tuple[str | None, str | None]:
     """(field or None, person now in context) for one header cell."""
     outer = _unit_key(text)
     notes = [normalise(note) for note in _NOTE.findall(text)]
@@ -191,7 +191,7 @@ def match_row(cells: Sequence[str], above: Sequence[str] = ()) -> Header:
         if not text:
             continue
         group = groups[min(index, len(groups) - 1)] if groups else None  # merged cells past the end are left out
-        field, context = _classify(text, group, context)
+        field, context = classify_header(text, group, context)
         if field is None or field in columns:
             ignored.append(text)
             continue

@@ -16,7 +16,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from mailflow.commands import own_text
-from mailflow.members.columns import _classify, normalise
+from mailflow.members.columns import classify_header, normalise
 from mailflow.members.uscc import code_fault, normalise_code
 
 MAX_VALUE = 200
@@ -65,7 +65,7 @@ def read_form(body: str) -> Form:
                     break
             bare = _FORM_WORDS.get(bare, bare)
             assumed = None if context == "old" else (context or "liaison")
-            name, person = _classify(bare, None, assumed)
+            name, person = classify_header(bare, None, assumed)
             if name is None:
                 continue  # not a field, or an attribute of the liaison a change ends
             if person != assumed:

@@ -9,14 +9,14 @@ each with its line of history.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from mailflow.members.form import LABELS, Form, read_form
 from mailflow.members.registry import active_liaisons, propose
 from mailflow.reasons import Reason
 from mailflow.store import InboundState, Registration, RegistrationState, Unit
-from mailflow.workflows.contract import Handled, Incoming, Reply, Words
-from mailflow.workflows.registration import KINDS, Secretariat, active_elsewhere, form_lines, match_unit
+from mailflow.workflows.contract import Handled, Incoming, Words
+from mailflow.workflows.registration import Secretariat, acknowledged, active_elsewhere, form_lines, match_unit
 from mailflow.workflows.tx import Tx
 
 # The unit's details a liaison or leader may report changed (the credit code names the unit; it does not change).
@@ -60,7 +60,7 @@ class Changes:
         current = "、".join(f"{x.name}（{x.email}）" for x in active_liaisons(tx.session, unit)) or "（无）"
         details = [{"label": Words("现任联络员", "Current liaison"), "value": current}, *form_lines(form.values)]
         self.secretariat.tell(tx, reg, details)
-        return self._ack(reg, details)
+        return acknowledged(reg, details)
 
     def unit(self, message: Incoming, tx: Tx) -> Handled:
         """单位信息变更: the fields that differ from the registry, applied on approval."""
@@ -79,7 +79,7 @@ class Changes:
         reg = self._open(message, tx, unit, "unit_change", {"changes": changes, "old": old})
         details = [{"label": Words(*LABELS[f]), "value": f"{old[f] or '（无）'} → {new}"} for f, new in changes.items()]
         self.secretariat.tell(tx, reg, details)
-        return self._ack(reg, details)
+        return acknowledged(reg, details)
 
     @staticmethod
     def _open(message: Incoming, tx: Tx, unit: Unit, kind: str, form: Mapping[str, object]) -> Registration:
@@ -90,14 +90,6 @@ class Changes:
                 form=dict(form), certificate_inbound_id=message.inbound_id,
             )
         )  # fmt: skip
-
-    @staticmethod
-    def _ack(reg: Registration, details: Sequence[Mapping[str, object]]) -> Handled:
-        values = {
-            "reference": reg.reference, "kind": KINDS[reg.kind], "email": reg.email, "complete": True,
-            "certificate": "", "unreadable": [], "types": "", "problems": [], "details": details,
-        }  # fmt: skip
-        return Handled(reference=reg.reference, reply=Reply("ack_registration", values))
 
 
 def _own_unit(message: Incoming, tx: Tx, form: Form, *, renaming: bool = False) -> tuple[Unit | None, Handled]:

@@ -11,7 +11,7 @@ name; when the form says the unit is joining, it is created on approval.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,21 +132,36 @@ class Registrations:
         if files and reg.state == RegistrationState.AWAITING_CERTIFICATE:
             reg.state, reg.certificate_inbound_id = RegistrationState.PENDING, message.inbound_id
             self.secretariat.tell(tx, reg, form_lines(reg.form), files)
-        waiting = reg.state == RegistrationState.AWAITING_CERTIFICATE
-        values = {
-            "reference": reg.reference,
-            "kind": KINDS[reg.kind],
-            "email": reg.email,
-            "complete": not waiting,
-            "certificate": "、".join(name for _, name in files) or Words("未附", "none attached"),
-            "unreadable": [
+        return acknowledged(
+            reg,
+            form_lines(reg.form),
+            complete=reg.state != RegistrationState.AWAITING_CERTIFICATE,
+            certificate="、".join(name for _, name in files) or Words("未附", "none attached"),
+            unreadable=[
                 _unreadable(c) for c in message.checks if not c.inline and not message.policy.is_certificate(c)
             ],
-            "types": "、".join(label(t) for t in message.policy.certificate_types),
-            "problems": [Words(*p) for p in form.problems],
-            "details": form_lines(reg.form),
-        }
-        return Handled(reference=reg.reference, reply=Reply("ack_registration", values))
+            types="、".join(label(t) for t in message.policy.certificate_types),
+            problems=[Words(*p) for p in form.problems],
+        )
+
+
+def acknowledged(
+    reg: Registration,
+    details: Sequence[Mapping[str, Any]],
+    *,
+    complete: bool = True,
+    certificate: str | Words = "",
+    unreadable: Sequence[Words] = (),
+    types: str = "",
+    problems: Sequence[Words] = (),
+) -> Handled:
+    """The application's answer (ack_registration): what was read, and what is still missing."""
+    values = {
+        "reference": reg.reference, "kind": KINDS[reg.kind], "email": reg.email, "complete": complete,
+        "certificate": certificate, "unreadable": list(unreadable), "types": types, "problems": list(problems),
+        "details": list(details),
+    }  # fmt: skip
+    return Handled(reference=reg.reference, reply=Reply("ack_registration", values))
 
 
 def form_lines(values: dict[str, Any]) -> list[dict[str, Any]]:
