@@ -196,11 +196,18 @@ def validate_step(ctx: Context) -> Handled | None:
                 reasons=[r.to_json() for r in check.reasons],
             )
         )
-    judged_later = ctx.replied is not None or ctx.row.intent in ctx.registry.own_attachments
-    reasons = (() if judged_later else tuple(r for c in checks for r in c.reasons)) + tuple(message_reasons)
+    # A reply to our letter may be a follow-up whose workflow judges its files: `act` decides.
+    reasons = (() if ctx.replied is not None else _refusals(ctx)) + tuple(message_reasons)
     if reasons:
         return Handled(InboundState.REJECTED, reasons)
     return None
+
+
+def _refusals(ctx: Context) -> tuple[Reason, ...]:
+    """Why the attachments refuse the mail, unless its workflow judges them itself (own_attachments)."""
+    if ctx.row.intent in ctx.registry.own_attachments:
+        return ()
+    return tuple(r for c in ctx.checks for r in c.reasons)
 
 
 @_step("act")
@@ -218,8 +225,8 @@ def act_step(ctx: Context) -> Handled | None:
         held = _not_a_new_record(ctx, ctx.replied)
         if held is not None:
             return held
-        reasons = tuple(r for c in ctx.checks for r in c.reasons)  # deferred by `validate` for a follow-up
-        if reasons and ctx.row.intent not in ctx.registry.own_attachments:
+        reasons = _refusals(ctx)  # deferred by `validate`: it was not a follow-up
+        if reasons:
             return Handled(InboundState.REJECTED, reasons)
     intent = ctx.row.intent or "unknown"
     handler = ctx.registry.handlers.get(intent)
