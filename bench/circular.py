@@ -28,6 +28,7 @@ from outbound import CHAMBER, REPO, SENDER, compare
 
 from mailflow.clock import SystemClock
 from mailflow.outbound.dispatch import Dispatcher
+from mailflow.outbound.handover import HANDOVER_JOURNAL, HandoverJournal
 from mailflow.outbound.mime import wire_part
 from mailflow.outbound.outbox import attach, build_message
 from mailflow.outbound.render import Renderer
@@ -75,7 +76,7 @@ def run_mailflow(port: int, n: int, connections: int, kb: int, work: Path) -> fl
         transport = SmtpTransport("127.0.0.1", port, security="none", concurrency=connections)
         return Dispatcher(
             Store(make_engine(url)), transport, clock, sender=SENDER, sender_name=CHAMBER["name"],
-            parts=BlobStore(work / "outgoing"),
+            parts=BlobStore(work / "outgoing"), journal=HandoverJournal(work / HANDOVER_JOURNAL),
         )  # fmt: skip
 
     sender = SenderProcess(make_dispatcher, recover=lambda: 0)

@@ -44,6 +44,7 @@ from servers.smtp import Recorder, start_smtp_server  # noqa: E402
 
 from mailflow.clock import SystemClock  # noqa: E402
 from mailflow.outbound.dispatch import Dispatcher  # noqa: E402
+from mailflow.outbound.handover import HANDOVER_JOURNAL, HandoverJournal  # noqa: E402
 from mailflow.outbound.outbox import Draft, build_message, queue_once  # noqa: E402
 from mailflow.outbound.render import Renderer  # noqa: E402
 from mailflow.outbound.sender import SenderProcess  # noqa: E402
@@ -140,7 +141,10 @@ def run_mailflow(port: int, n: int, connections: int, work: Path) -> float:
 
     def make_dispatcher() -> Dispatcher:  # in the sender process, as `mailflow run` makes it
         transport = SmtpTransport("127.0.0.1", port, security="none", concurrency=connections)
-        return Dispatcher(Store(make_engine(url)), transport, clock, sender=SENDER, sender_name=CHAMBER["name"])
+        return Dispatcher(
+            Store(make_engine(url)), transport, clock, sender=SENDER, sender_name=CHAMBER["name"],
+            journal=HandoverJournal(work / HANDOVER_JOURNAL),
+        )  # fmt: skip
 
     sender = SenderProcess(make_dispatcher, recover=lambda: 0)
     values = notices(n)

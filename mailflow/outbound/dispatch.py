@@ -1,15 +1,18 @@
 """The dispatcher's sole purpose is to hand due outbox rows to the transport and record what happened.
 
-Rows are taken a few at a time (four times what the transport carries at once) and marked
-`sending` in one commit before the transport gets them; the commit that takes the next ones
-also writes the outcomes that came in meanwhile. At most 5 × slots rows are ever taken and
-not yet recorded. If the process dies in between, the next start looks in the handover
-journal (outbound.handover): a letter whose final dot may have left becomes `ambiguous`, is
-listed, and is resent only by `mailflow outbox retry` (SMTP cannot be made transactional,
-RFC 1047); at most one per connection can be in that state. The others never reached the
-server and are sent again. Without a journal that can be believed (after a reboot), every one
-of them is ambiguous. A transport that can safely hand a letter over twice (the file
-transport) gets them all back instead. A temporary
+Rows are taken a few dozen at a time (sixteen times what the transport carries at once) and
+marked `sending` in one commit; the commit that takes the next ones also writes the outcomes that
+came in meanwhile. The connections get them a few at a time (twice what they carry), each batch
+released first in the handover journal (outbound.handover), synced to disk, and the next batch
+once the connections hold no more than one letter each. If the process dies, the next start reads
+that journal: a letter the server accepted is recorded as sent, one whose final dot may have left
+without an answer becomes `ambiguous` (at most one per connection), is listed, and is resent
+only by `mailflow outbox retry` (SMTP cannot be made transactional, RFC 1047); the others never
+reached the server and are sent again. After a reboot only the synced lines count: the letters
+released since the last sync are ambiguous, at most 4 × slots. Without a journal every letter
+taken and not recorded is ambiguous, so it takes only 4 × slots at a time and the next ones when
+the lanes hold the last: at most 5 × slots. A transport that can safely hand a letter over twice
+(the file transport) gets them all back instead. A temporary
 failure is retried with exponential backoff until max_attempts; a permanent one is dead at
 once, with the reason kept, and so is a letter that cannot be built: one letter's fault never
 holds up the others. A recipient refused for good at RCPT TO is flagged, and a letter to a
@@ -25,7 +28,9 @@ tell a slow server from a dispatcher that is stuck.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -35,9 +40,9 @@ from sqlalchemy import Connection, bindparam, func, update
 from sqlmodel import col, select
 
 from mailflow.clock import Clock
-from mailflow.errors import AmbiguousDelivery, DeliveryError, PermanentDelivery, RecipientRefused
+from mailflow.errors import AmbiguousDelivery, DeliveryError, PermanentDelivery, RecipientRefused, TransientDelivery
 from mailflow.outbound import suppression
-from mailflow.outbound.handover import HandoverJournal
+from mailflow.outbound.handover import Fate, HandoverJournal
 from mailflow.outbound.outbox import OUTBOX_TABLE, Sendable, build_message, verp_address, wire_address
 from mailflow.outbound.mime import OutgoingPart
 from mailflow.outbound.parts import PartReader, parts_of
@@ -77,11 +82,20 @@ _RECORD_SENT = (
     .where(_T.c.id == bindparam("row"))
     .values(state=OutboxState.SENT, sent_at=bindparam("at"), last_error=bindparam("note"))
 )
+_RECORD_BACK = (  # taken and never started (a stop came first): this try does not count
+    update(_T)
+    .where(_T.c.id == bindparam("row"))
+    .values(state=OutboxState.QUEUED, attempts=_T.c.attempts - 1, next_attempt_at=bindparam("at"))
+)
 _RECORD_FAILED = (
     update(_T)
     .where(_T.c.id == bindparam("row"))
     .values(state=bindparam("state"), last_error=bindparam("error"), next_attempt_at=bindparam("next"))
 )
+
+
+class _Unstarted(TransientDelivery):
+    """A letter taken that was never handed to the transport: it goes back as it was."""
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -150,15 +164,24 @@ class Dispatcher:
         self.journal = None if transport.idempotent else journal
         if self.journal is not None and hasattr(transport, "on_final_dot"):
             transport.on_final_dot = self.journal.note
-        # Letters taken at a time: as many as the slots carry, four times over, so that one commit
-        # (which waits for the disk) serves several letters: at twice over, the lanes waited on the
-        # commits for two fifths of a 5,000-letter circular. The next chunk is taken when the lanes
-        # hold the last letters of this one, so a crash the journal cannot explain (a reboot)
-        # leaves at most 5 × slots letters ambiguous. A transport that may hand a letter over
-        # twice loses nothing by a crash: a large chunk.
-        self.chunk = 100 if transport.idempotent else 4 * transport.slots
+        # Letters taken at a time, and handed to the connections at a time. With a journal, a
+        # take (a commit that waits for the disk, and SQL that holds the interpreter) serves
+        # sixteen letters a connection: at four, the takes were a fifth of a 5,000-letter circular.
+        # The connections get two letters each at a time, each batch released (synced) first.
+        # Without one, a crash leaves every letter taken ambiguous: four a connection, the next
+        # ones taken when the lanes hold the last. A transport that may hand a letter over twice
+        # loses nothing by a crash: a large chunk.
+        slots = transport.slots
+        if transport.idempotent:
+            self.chunk, self.release, self.low_water = 100, 100, 0
+        elif self.journal is not None:
+            self.chunk, self.release, self.low_water = 16 * slots, 2 * slots, slots
+        else:
+            self.chunk, self.release, self.low_water = 4 * slots, 4 * slots, 0
         self._loop = asyncio.Runner(loop_factory=_loop_factory())
         self._committer = ThreadPoolExecutor(1, thread_name_prefix="mailflow-outbox-commit")
+        # Releases sync the journal beside a take's commit, not after it.
+        self._journaling = ThreadPoolExecutor(1, thread_name_prefix="mailflow-outbox-journal")
         self.progress: Callable[[int], None] = _unwatched  # told at every step: the letters in hand
         self._in_hand = 0  # taken (marked `sending`) and not yet recorded
         self._flags: bool | None = None  # whether any address is flagged: asked once a run
@@ -183,15 +206,21 @@ class Dispatcher:
         self._loop.run(self.transport.aclose())
         self._loop.close()
         self._committer.shutdown()
+        self._journaling.shutdown()
 
     def recover(self) -> int:
         """At start, or once a dead sender is gone: rows it left `sending` are sent again, or
         ambiguous when their final dot may have left (see the module). Returns how many it found."""
-        handed = self.journal.handed() if self.journal is not None else None
+        told = self.journal.read() if self.journal is not None else None
         with self.store.session() as session:
             rows = session.exec(select(Outbox).where(Outbox.state == OutboxState.SENDING)).all()
             for row in rows:
-                if self.transport.idempotent or (handed is not None and row.message_id not in handed):
+                fate = (
+                    Fate.AGAIN if self.transport.idempotent else told.fate(row.message_id) if told else Fate.AMBIGUOUS
+                )
+                if fate == Fate.SENT:  # accepted; the sender died before it could record it
+                    row.state, row.sent_at = OutboxState.SENT, self.clock.now()
+                elif fate == Fate.AGAIN:
                     # Never reached the server: this attempt does not count against the letter.
                     row.state, row.next_attempt_at = OutboxState.QUEUED, self.clock.now()
                     row.attempts = max(0, row.attempts - 1)
@@ -218,17 +247,22 @@ class Dispatcher:
         return None if due is None else max(0.0, (due - self.clock.now()).total_seconds())
 
     async def _run(self, should_stop: Callable[[], bool]) -> int:
-        """Take letters a chunk at a time and feed the slots; record outcomes as they come in."""
+        """Take letters a chunk at a time, release them to the slots a batch at a time, and record
+        outcomes as they come in."""
         lanes: asyncio.Queue[Any] = asyncio.Queue()
-        drained = asyncio.Event()  # the lanes have taken every letter handed to them
+        low = asyncio.Event()  # the lanes hold no more than `low_water` letters not yet started
         done, self._unrecorded = self._unrecorded, []
         self._flags = None
+        taken: deque[Any] = deque()  # taken (marked `sending`) and not yet released
 
         async def lane(slot: int) -> None:
             while (row := await lanes.get()) is not None:
-                if lanes.empty():
-                    drained.set()
-                done.append((row, await self._deliver(slot, row), self.clock.now()))
+                if lanes.qsize() <= self.low_water:
+                    low.set()
+                failure = await self._deliver(slot, row)
+                if failure is None and self.journal is not None:
+                    self.journal.sent(row.message_id)
+                done.append((row, failure, self.clock.now()))
                 self.progress(self._in_hand)
 
         async def pause(seconds: float) -> None:
@@ -243,41 +277,74 @@ class Dispatcher:
                     await asyncio.sleep(step)
                 left -= step
 
+        async def take(size: int) -> tuple[int, list[Any]]:
+            """One commit records what finished meanwhile and takes the next letters."""
+            finished, done[:] = done[:], []
+            try:
+                return await self._take(size, finished)
+            except BaseException:
+                done[:0] = finished  # not recorded: kept for the final take, or the next run
+                raise
+
         workers = [asyncio.create_task(lane(slot)) for slot in range(self.transport.slots)]
+        ahead: asyncio.Future[tuple[int, list[Any]]] | None = None  # the next take, under way
         sent = 0
         try:
             while not should_stop():
                 await self.transport.close_idle()  # before the server times them out (see smtp.IDLE_QUIT)
-                size = self.chunk
-                if self.limit is not None:
-                    size = await self.limit.wait(size, pause)
-                    if should_stop():
+                if not taken:
+                    if ahead is None:
+                        size = self.chunk
+                        if self.limit is not None:
+                            size = await self.limit.wait(size, pause)
+                            if should_stop():
+                                break
+                        ahead = asyncio.ensure_future(take(size))
+                    recorded, letters = await ahead
+                    ahead = None
+                    sent += recorded
+                    if not letters:
                         break
-                # One commit records what finished meanwhile and takes the next letters, once
-                # the lanes hold the last ones: at most chunk + slots are ever taken and unrecorded.
-                finished, done[:] = done[:], []
-                try:
-                    recorded, letters = await self._take(size, finished)
-                except BaseException:
-                    done[:0] = finished  # not recorded: kept for the final take, or the next run
-                    raise
-                sent += recorded
-                if not letters:
-                    break
-                drained.clear()
-                for item in letters:
-                    lanes.put_nowait(item)
-                await drained.wait()
+                    taken.extend(letters)
+                batch = [taken.popleft() for _ in range(min(self.release, len(taken)))]
+                for row in await self._release(batch, done):
+                    lanes.put_nowait(row)
+                if not taken and self.journal is not None and self.limit is None:
+                    # The next take's commit waits for the disk while the lanes send these.
+                    ahead = asyncio.ensure_future(take(self.chunk))
+                if lanes.qsize() > self.low_water:
+                    low.clear()
+                    await low.wait()
         finally:
             for _ in workers:
                 lanes.put_nowait(None)
             await asyncio.gather(*workers)
+            if ahead is not None:  # a stop came while it was under way: its letters go back
+                with contextlib.suppress(Exception):
+                    recorded, letters = await ahead
+                    sent += recorded
+                    taken.extend(letters)
+            done.extend((row, _Unstarted("taken, never started"), self.clock.now()) for row in taken)
             try:
                 sent += (await self._take(0, done))[0]
             except BaseException:
                 self._unrecorded = done  # the letters' outcomes are known; only the store failed
                 raise
         return sent
+
+    async def _release(self, batch: list[Any], done: list[Outcome]) -> list[Any]:
+        """The letters of `batch` that may start: all, once the journal has them on disk; none,
+        with a temporary failure each, when it cannot be written (a full disk): they wait."""
+        if self.journal is None or not batch:
+            return batch
+        try:
+            await asyncio.wrap_future(self._journaling.submit(self.journal.release, [r.message_id for r in batch]))
+        except OSError as exc:
+            log.error("the handover journal cannot be written: %s", exc)
+            failure = TransientDelivery(f"the handover journal cannot be written: {exc}")
+            done.extend((row, failure, self.clock.now()) for row in batch)
+            return []
+        return batch
 
     async def _take(self, size: int, done: list[Outcome]) -> tuple[int, list[Any]]:
         """In one transaction: record the outcomes in `done`, then mark up to `size` due rows
@@ -382,7 +449,10 @@ class Dispatcher:
         sent = [{"row": row.id, "at": at, "note": notes[row.id]} for row, failure, at in done if failure is None]
         if sent:
             conn.execute(_RECORD_SENT, sent)
-        failed = [self._failed(row, failure) for row, failure, _ in done if failure is not None]
+        back = [{"row": row.id, "at": at} for row, failure, at in done if isinstance(failure, _Unstarted)]
+        if back:
+            conn.execute(_RECORD_BACK, back)
+        failed = [self._failed(row, f) for row, f, _ in done if f is not None and not isinstance(f, _Unstarted)]
         if failed:
             conn.execute(_RECORD_FAILED, failed)
         for row, failure, at in done:

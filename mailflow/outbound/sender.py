@@ -6,7 +6,7 @@ the mail coming in, and the SMTP connections never wait for the parser to give u
 interpreter lock. The daemon wakes the sender after every commit that may have queued letters;
 the sender wakes itself for the next retry. The two share nothing but the database: the outbox
 is the queue, so a sender that dies, alone or with the daemon, leaves rows the next one
-resumes from (what a killed sender was handing over is ambiguous, see `dispatch`); one that
+resumes from (what a killed sender was handing over is settled from its journal, see `dispatch`); one that
 died on its own is replaced at the start of the next pass. A sender that holds letters and
 takes no step for longer than its dispatcher allows (Heartbeat) is stuck: it is killed and
 replaced as if it had died. Tests and the demo send inline (InlineSender), on the caller's
@@ -120,7 +120,7 @@ class SenderProcess:
     `make_dispatcher` runs in the child: the dispatcher's database connections, SMTP
     connections and event loop are made there, never shared across the fork. `recover` runs
     in the daemon when a sender has died, before another starts: what the dead one was
-    handing over becomes ambiguous, and is not sent again on our own. `stall_after` is how long
+    handing over is settled (sent, sent again, or ambiguous and never sent again on our own). `stall_after` is how long
     the sender may hold letters without a step; by default its dispatcher's `longest_silence`.
     """
 
@@ -225,7 +225,7 @@ class SenderProcess:
 
     def close(self) -> None:
         """Stop the sender: it finishes the letters in hand (a stop, not a kill), then exits; one
-        that is stuck is killed (what it held is ambiguous at the next start)."""
+        that is stuck is killed (what it held is settled at the next start)."""
         if self._process is None:
             return
         if self._process.is_alive():

@@ -19,7 +19,6 @@ from mailflow.errors import AmbiguousDelivery, DeliveryError, PermanentDelivery,
 from mailflow.outbound import Renderer
 from sqlalchemy.exc import OperationalError
 
-from mailflow.outbound.handover import HandoverJournal
 from mailflow.outbound.dispatch import Dispatcher
 from mailflow.outbound.outbox import Draft, build_message, queue
 from mailflow.workflows.registry import standard_samples
@@ -219,12 +218,14 @@ class Watching:
         pass
 
 
-def test_a_crash_can_leave_at_most_five_times_the_connections_ambiguous(store: Store, clock: FixedClock) -> None:
+def test_without_a_journal_a_crash_can_leave_at_most_five_times_the_connections_ambiguous(
+    store: Store, clock: FixedClock
+) -> None:
     for n in range(40):
         ack(store, clock, key=f"notice:{n}")
     transport = Watching(store)
     assert Dispatcher(store, transport, clock, sender="s@x.org", sender_name="S").run() == 40
-    assert transport.calls == 40 and 4 * transport.slots < transport.peak <= 5 * transport.slots
+    assert transport.calls == 40 and 4 * transport.slots <= transport.peak <= 5 * transport.slots
 
 
 def test_the_file_transport_writes_one_eml_per_message(store: Store, clock: FixedClock, tmp_path: Path) -> None:
@@ -302,54 +303,6 @@ def test_a_letter_that_cannot_be_built_is_dead_and_the_others_go(
     assert len(transport.outbox) == 2
     assert [state(store, i).state for i in ids] == [OutboxState.SENT, OutboxState.DEAD, OutboxState.SENT]
     assert (state(store, ids[1]).last_error or "").startswith("the letter cannot be built: UnicodeEncodeError")
-
-
-def crashed_with(
-    store: Store, clock: FixedClock, journal: HandoverJournal, *, noted: bool, started: bool = True
-) -> tuple[int, Dispatcher]:
-    """A sender starts (recovering, as every start does), takes a letter (marked `sending`,
-    committed), its final dot noted or not; then the process dies."""
-    row_id = ack(store, clock)
-    dispatcher = Dispatcher(store, MemoryTransport(), clock, sender="s@x.org", sender_name="S", journal=journal)
-    if started:
-        dispatcher.recover()
-    (taken,) = dispatcher._loop.run(dispatcher._take(1, []))[1]
-    if noted:
-        journal.note(taken.message_id)
-    restarted = Dispatcher(store, MemoryTransport(), clock, sender="s@x.org", sender_name="S", journal=journal)
-    assert restarted.recover() == 1
-    return row_id, restarted
-
-
-def test_a_letter_killed_before_its_final_dot_is_sent_again_after_a_restart(
-    store: Store, clock: FixedClock, tmp_path: Path
-) -> None:
-    """GIVEN a sender killed with a letter taken whose final dot was never written WHEN the next start
-    recovers THEN the letter goes out normally, and the lost try does not count against it."""
-    row_id, restarted = crashed_with(store, clock, HandoverJournal(tmp_path / "j"), noted=False)
-    row = state(store, row_id)
-    assert (row.state, row.attempts) == (OutboxState.QUEUED, 0)
-    assert restarted.run() == 1 and state(store, row_id).state == OutboxState.SENT
-
-
-def test_a_letter_whose_final_dot_may_have_left_is_ambiguous(store: Store, clock: FixedClock, tmp_path: Path) -> None:
-    row_id, restarted = crashed_with(store, clock, HandoverJournal(tmp_path / "j"), noted=True)
-    assert restarted.run() == 0 and state(store, row_id).state == OutboxState.AMBIGUOUS
-
-
-def test_a_journal_from_before_a_reboot_tells_nothing(store: Store, clock: FixedClock, tmp_path: Path) -> None:
-    """A power cut may have lost the journal's last lines: after a reboot every letter in hand is ambiguous."""
-    journal = HandoverJournal(tmp_path / "j")
-    (tmp_path / "j").write_text("boot 00000000-another-boot\n")  # written, then the machine lost power
-    row_id, restarted = crashed_with(store, clock, journal, noted=False, started=False)
-    assert restarted.run() == 0 and state(store, row_id).state == OutboxState.AMBIGUOUS
-
-
-def test_without_a_journal_a_letter_in_hand_stays_ambiguous(store: Store, clock: FixedClock, tmp_path: Path) -> None:
-    """A journal that was never written (a store from before it existed) cannot say a letter did not leave."""
-    journal = HandoverJournal(tmp_path / "never-written")
-    row_id, restarted = crashed_with(store, clock, journal, noted=False, started=False)
-    assert restarted.run() == 0 and state(store, row_id).state == OutboxState.AMBIGUOUS
 
 
 class LocksTheStore(MemoryTransport):
