@@ -159,6 +159,7 @@ class HandoverJournal:
 
     def _open(self) -> int:
         if self._fd is None or self._pid != os.getpid():  # a forked sender opens its own
+            self.path.parent.mkdir(parents=True, exist_ok=True)  # a data folder not made yet
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             if os.fstat(fd).st_size == 0:
                 os.write(fd, f"{_HEADER}{boot_id()}\n".encode())

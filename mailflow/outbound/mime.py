@@ -136,10 +136,7 @@ def build_message(row: Sendable, *, sender: str, sender_name: str, parts: Sequen
     # the second header asks Exchange not to send its out-of-office replies either.
     headers += [("Auto-Submitted", row.auto_submitted), ("X-Auto-Response-Suppress", "All"), ("MIME-Version", "1.0")]
     lines = [f"{key}: {value}" for key, value in headers]
-    alternatives = [
-        _leaf([f'Content-Type: text/{subtype}; charset="utf-8"'], _base64_lines(body.encode("utf-8")))
-        for subtype, body in (("plain", row.text), ("html", row.html))
-    ]
+    alternatives: list[Sequence[str]] = [_text_part("plain", row.text), _text_part("html", row.html)]
     if not parts:
         lines += _multipart("alternative", alternatives)
     else:
@@ -148,7 +145,7 @@ def build_message(row: Sendable, *, sender: str, sender_name: str, parts: Sequen
     return "\r\n".join(lines).encode("utf-8")
 
 
-def _with_parts(alternatives: list[list[str]], parts: Sequence[WirePart]) -> list[str]:
+def _with_parts(alternatives: list[Sequence[str]], parts: Sequence[WirePart]) -> list[str]:
     related: list[list[str]] = []
     mixed: list[list[str]] = []
     invited = False
@@ -172,7 +169,7 @@ def _with_parts(alternatives: list[list[str]], parts: Sequence[WirePart]) -> lis
     return body
 
 
-def _multipart(subtype: str, children: list[list[str]], *, root: str | None = None) -> list[str]:
+def _multipart(subtype: str, children: Sequence[Sequence[str]], *, root: str | None = None) -> list[str]:
     """A multipart entity's lines, its Content-Type first: each child is its header lines, a blank
     line and its body. multipart/related names the type of its first part, the `root` (RFC 2387)."""
     boundary = f"=_mailflow_{secrets.token_hex(12)}"
@@ -182,6 +179,11 @@ def _multipart(subtype: str, children: list[list[str]], *, root: str | None = No
         lines += ["", f"--{boundary}", *child]
     lines += ["", f"--{boundary}--"]
     return lines
+
+
+@functools.lru_cache(maxsize=16)  # a circular's thousands of letters share their text
+def _text_part(subtype: str, body: str) -> tuple[str, ...]:
+    return tuple(_leaf([f'Content-Type: text/{subtype}; charset="utf-8"'], _base64_lines(body.encode("utf-8"))))
 
 
 def _leaf(headers: list[str], body: str) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -36,7 +36,15 @@ _INSERT_RETURNING_ID = insert(OUTBOX_TABLE).returning(OUTBOX_TABLE.c.id, OUTBOX_
 
 
 def new_message_id(domain: str, now: datetime) -> str:
-    return f"{now.strftime('%Y%m%d%H%M%S')}.{secrets.token_hex(8)}@{domain}"
+    return new_message_ids(domain, now, 1)[0]
+
+
+def new_message_ids(domain: str, now: datetime, count: int) -> list[str]:
+    """`count` Message-IDs, each with 64 random bits of its own (drawn in one call: a letter to
+    thousands asked the system for randomness thousands of times)."""
+    stamp = now.strftime("%Y%m%d%H%M%S")
+    random = secrets.token_hex(8 * count)
+    return [f"{stamp}.{random[i : i + 16]}@{domain}" for i in range(0, 16 * count, 16)]
 
 
 @dataclass(frozen=True)
@@ -62,7 +70,7 @@ def queue(session: Session, draft: Draft, *, now: datetime, message_id_domain: s
     existing = find_one(session, Outbox, "dedupe_key", draft.key)
     if existing is not None:
         return existing
-    row = Outbox(**_values(draft, now, message_id_domain))
+    row = Outbox(**_values(draft, now, new_message_id(message_id_domain, now)))
     session.add(row)
     if draft.attachments:
         session.flush()  # the row's id, for its parts; a letter without parts waits for the caller's flush
@@ -77,18 +85,40 @@ def queue_once(session: Session, *drafts: Draft, now: datetime, message_id_domai
     third of the cost of `queue` for one letter, less still for many). The unique constraint still
     refuses a second row. When some carry parts, the rows' ids come back from the same statement
     (one per thousand rows, the driver's page) and the parts of all of them go in one more."""
-    if not drafts:
+    ids = new_message_ids(message_id_domain, now, len(drafts))
+    rows = [_values(draft, now, message_id) for draft, message_id in zip(drafts, ids, strict=True)]
+    _insert(session, rows, {draft.key: draft.attachments for draft in drafts if draft.attachments})
+
+
+def queue_to_each(
+    session: Session, draft: Draft, to: Mapping[str, str], *, now: datetime, message_id_domain: str
+) -> int:
+    """The letter `draft` to each address of `to`, which maps each letter's dedupe key to its
+    address, as `queue_once` (keys new, one statement): a circular to thousands is one dictionary
+    copied, not thousands of drafts. `draft.key` and `draft.recipients` are not used."""
+    base = _values(draft, now, "")
+    ids = new_message_ids(message_id_domain, now, len(to))
+    rows = [
+        base | {"dedupe_key": key, "recipients": [one_line(address)], "message_id": message_id}
+        for (key, address), message_id in zip(to.items(), ids, strict=True)
+    ]
+    _insert(session, rows, dict.fromkeys(to, draft.attachments) if draft.attachments else {})
+    return len(rows)
+
+
+def _insert(session: Session, rows: list[dict[str, Any]], attachments: Mapping[str, Sequence[OutgoingPart]]) -> None:
+    """The rows in one statement (a thousand to a page); the parts of those that carry some in one more."""
+    if not rows:
         return
-    rows = [_values(draft, now, message_id_domain) for draft in drafts]
-    if not any(draft.attachments for draft in drafts):
+    if not attachments:
         session.connection().execute(insert(OUTBOX_TABLE), rows)
         return
     ids = {key: id_ for id_, key in session.connection().execute(_INSERT_RETURNING_ID, rows)}
-    links = [values for draft in drafts for values in part_values(ids[draft.key], draft.attachments)]
+    links = [values for key, parts in attachments.items() for values in part_values(ids[key], parts)]
     session.connection().execute(insert(PARTS_TABLE), links)
 
 
-def _values(draft: Draft, now: datetime, message_id_domain: str) -> dict[str, Any]:
+def _values(draft: Draft, now: datetime, message_id: str) -> dict[str, Any]:
     in_reply_to, references = draft.in_reply_to, list(draft.references)
     if in_reply_to and in_reply_to not in references:
         references = [*references, in_reply_to]
@@ -99,7 +129,7 @@ def _values(draft: Draft, now: datetime, message_id_domain: str) -> dict[str, An
         "subject": one_line(draft.rendered.subject),
         "text": draft.rendered.text,
         "html": draft.rendered.html,
-        "message_id": new_message_id(message_id_domain, now),
+        "message_id": message_id,
         "in_reply_to": in_reply_to,
         "references": " ".join(references) or None,
         "auto_submitted": draft.auto_submitted,

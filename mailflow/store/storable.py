@@ -43,14 +43,29 @@ def _deep(value: Any) -> Any:
 
 
 def clean_parameters(parameters: Any) -> Any:
-    """Statement parameters as the DB-API takes them (a dict, a sequence, or many of either)."""
-    if isinstance(parameters, dict):
-        return {k: storable(v) if isinstance(v, str) else v for k, v in parameters.items()}
-    if isinstance(parameters, tuple):
-        return tuple(storable(v) if isinstance(v, str) else v for v in parameters)
+    """Statement parameters as the DB-API takes them (a dict, a sequence, or many of either).
+    Many rows often share their texts (one letter to thousands): each text is cleaned once."""
     if isinstance(parameters, list):
-        return [clean_parameters(p) for p in parameters]
+        seen: dict[int, str] = {}  # by identity: every text here lives as long as `parameters`
+        return [_clean_row(p, seen) for p in parameters]
+    return _clean_row(parameters, {})
+
+
+def _clean_row(parameters: Any, seen: dict[int, str]) -> Any:
+    if isinstance(parameters, dict):
+        return {k: _cleaned(v, seen) if isinstance(v, str) else v for k, v in parameters.items()}
+    if isinstance(parameters, tuple):
+        return tuple(_cleaned(v, seen) if isinstance(v, str) else v for v in parameters)
+    if isinstance(parameters, list):
+        return clean_parameters(parameters)
     return parameters
+
+
+def _cleaned(value: str, seen: dict[int, str]) -> str:
+    found = seen.get(id(value))
+    if found is None:
+        found = seen[id(value)] = storable(value)
+    return found
 
 
 def install(engine: Engine) -> None:

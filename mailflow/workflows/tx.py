@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, SQLModel
 
 from mailflow.outbound.mime import OutgoingPart
-from mailflow.outbound.outbox import Draft, queue, queue_once
+from mailflow.outbound.outbox import Draft, queue, queue_to_each
 from mailflow.outbound.parts import attach
 from mailflow.outbound.render import Renderer, local_date
 from mailflow.store import AuditEntry, BlobStore, Outbox
@@ -131,19 +131,8 @@ class Tx:
         if self.renderer is None:
             raise RuntimeError("this transaction cannot write letters (no templates given)")
         rendered = self.renderer.render(kind, values, sent_on=local_date(self.now, self.zone, self.renderer.locale))
-        drafts = [
-            Draft(
-                key=key,
-                kind=kind,
-                recipients=[address],
-                rendered=rendered,
-                reference=reference,
-                attachments=attachments,
-            )
-            for key, address in to.items()
-        ]
-        queue_once(self.session, *drafts, now=self.now, message_id_domain=self.message_id_domain)
-        return len(drafts)
+        draft = Draft(key="", kind=kind, recipients=(), rendered=rendered, reference=reference, attachments=attachments)
+        return queue_to_each(self.session, draft, to, now=self.now, message_id_domain=self.message_id_domain)
 
     def local(self, when: datetime | None = None) -> datetime:
         return (when or self.now).astimezone(self.zone)

@@ -36,14 +36,14 @@ def gather(session: Session, audience: str, codes: Sequence[str] = ()) -> Audien
     query = select(Unit.id, Unit.name, Unit.code, Unit.leader_email).order_by(col(Unit.id))
     if codes:
         query = query.where(col(Unit.code).in_(list(codes)))
-    units = session.exec(query).all()
+    units = session.connection().execute(query).all()  # Core: rows of columns need no ORM
     unknown = tuple(c for c in codes if c not in {code for _, _, code, _ in units})
     liaisons: dict[int, list[str]] = {}
     if audience != LEADERS:
         found = select(Liaison.unit_id, Liaison.email).where(Liaison.status == LiaisonStatus.ACTIVE)
         if codes:
             found = found.where(col(Liaison.unit_id).in_([uid for uid, *_ in units]))
-        for unit_id, email in session.exec(found.order_by(col(Liaison.id))).all():
+        for unit_id, email in session.connection().execute(found.order_by(col(Liaison.id))).all():
             liaisons.setdefault(unit_id, []).append(email)
     recipients: list[Recipient] = []
     seen: set[str] = set()
