@@ -43,7 +43,7 @@ from mailflow.clock import Clock
 from mailflow.errors import AmbiguousDelivery, DeliveryError, PermanentDelivery, RecipientRefused, TransientDelivery
 from mailflow.outbound import suppression
 from mailflow.outbound.handover import Fate, HandoverJournal
-from mailflow.outbound.outbox import OUTBOX_TABLE, Sendable, build_message, verp_address, wire_address
+from mailflow.outbound.outbox import BODY_TABLE, OUTBOX_TABLE, Sendable, build_message, verp_address, wire_address
 from mailflow.outbound.mime import OutgoingPart
 from mailflow.outbound.parts import PartReader, parts_of
 from mailflow.outbound.transports import Letter, Transport
@@ -75,8 +75,10 @@ _CLAIM = (
     .values(state=OutboxState.SENDING, attempts=_T.c.attempts + 1)
     # What a letter is built from (outbox.Sendable) and what its outcome is worked out from: not
     # every column, since each datetime read back from SQLite is parsed from text.
-    .returning(*(_T.c[name] for name in (*get_type_hints(Sendable), "attempts", "next_attempt_at")))
+    .returning(*(_T.c[name] for name in (*get_type_hints(Sendable), "body_id", "attempts", "next_attempt_at")))
 )
+_B = BODY_TABLE
+_BODIES = select(_B.c.id, _B.c.text, _B.c.html).where(_B.c.id.in_(bindparam("ids", expanding=True)))
 _RECORD_SENT = (
     update(_T)
     .where(_T.c.id == bindparam("row"))
@@ -190,6 +192,7 @@ class Dispatcher:
         # Letters taken that go to only some of their recipients: (those it goes to, whom it left out and why).
         self._withheld: dict[int, tuple[tuple[str, ...], str]] = {}
         self._carried: dict[int, tuple[OutgoingPart, ...]] = {}  # the parts of letters taken, until built
+        self._bodies: dict[int, tuple[str, str]] = {}  # shared texts (outbox_body) of letters taken lately
 
     @property
     def in_hand(self) -> int:
@@ -361,6 +364,7 @@ class Dispatcher:
                 sent = self._record(conn, done)
                 rows = self._withhold(conn, self._claim(conn, size)) if size else []
                 carried = parts_of(conn, [row.id for row in rows]) if rows else {}
+                self._read_bodies(conn, rows)
             except BaseException:
                 transaction.rollback()
                 raise
@@ -398,12 +402,29 @@ class Dispatcher:
     def _letter(self, row: Any) -> Letter:
         recipients = self._withheld[row.id][0] if row.id in self._withheld else row.recipients
         parts = self.parts.wire(self._carried.pop(row.id, ()))
+        body = None
+        if row.body_id is not None:
+            if row.body_id not in self._bodies:  # let go since it was taken: rare, read again
+                with self.store.engine.connect() as conn:
+                    self._read_bodies(conn, [row])
+            body = self._bodies[row.body_id]  # a KeyError makes this letter dead, with the reason
         return Letter(
             verp_address(self.sender, row) if self.verp else self.sender,
             tuple([wire_address(r) for r in recipients]),
-            build_message(row, sender=self.sender, sender_name=self.sender_name, parts=parts),
+            build_message(row, sender=self.sender, sender_name=self.sender_name, parts=parts, body=body),
             row.message_id,
         )
+
+    def _read_bodies(self, conn: Connection, rows: list[Any]) -> None:
+        """The shared texts of the rows taken that are not known yet: one query; a circular's
+        thousands of letters read theirs once."""
+        wanted = {row.body_id for row in rows if row.body_id is not None and row.body_id not in self._bodies}
+        if not wanted:
+            return
+        if len(self._bodies) > 64:
+            self._bodies.clear()  # a letter in hand whose body went is read again when it is built
+        for found in conn.execute(_BODIES, {"ids": sorted(wanted)}):
+            self._bodies[found.id] = (found.text, found.html)
 
     def _claim(self, conn: Connection, size: int) -> list[Any]:
         claimed = conn.execute(_CLAIM, {"now": self.clock.now(), "size": size}).all()

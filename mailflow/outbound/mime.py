@@ -111,7 +111,14 @@ def wire_address(address: str) -> str:
         return address
 
 
-def build_message(row: Sendable, *, sender: str, sender_name: str, parts: Sequence[WirePart] = ()) -> bytes:
+def build_message(
+    row: Sendable,
+    *,
+    sender: str,
+    sender_name: str,
+    parts: Sequence[WirePart] = (),
+    body: tuple[str, str] | None = None,
+) -> bytes:
     """The bytes on the wire: UTF-8, our Message-ID, threading, Auto-Submitted, and the parts.
 
     The message is written directly: headers with RFC 2047 words (email.header) where they hold
@@ -119,6 +126,7 @@ def build_message(row: Sendable, *, sender: str, sender_name: str, parts: Sequen
     package's generator takes ten times as long for the same bytes, which showed in every
     acknowledgement. An address beyond ASCII is written in UTF-8 (RFC 6532; encoded words are not
     allowed in an address): such a letter goes only with SMTPUTF8, which the transport asks for.
+    `body` is the text and HTML when the row shares them (see outbox.queue_to_each).
     """
     name = one_line(sender_name)
     headers = [
@@ -136,7 +144,8 @@ def build_message(row: Sendable, *, sender: str, sender_name: str, parts: Sequen
     # the second header asks Exchange not to send its out-of-office replies either.
     headers += [("Auto-Submitted", row.auto_submitted), ("X-Auto-Response-Suppress", "All"), ("MIME-Version", "1.0")]
     lines = [f"{key}: {value}" for key, value in headers]
-    alternatives: list[Sequence[str]] = [_text_part("plain", row.text), _text_part("html", row.html)]
+    text, html = body or (row.text, row.html)
+    alternatives: list[Sequence[str]] = [_text_part("plain", text), _text_part("html", html)]
     if not parts:
         lines += _multipart("alternative", alternatives)
     else:

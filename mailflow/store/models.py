@@ -251,8 +251,9 @@ class Outbox(SQLModel, table=True):
     kind: str = Field(max_length=40)  # the template kind
     recipients: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     subject: str = ""
-    text: str = ""
+    text: str = ""  # both empty when `body_id` names the text shared by many letters
     html: str = ""
+    body_id: int | None = Field(default=None, foreign_key="outbox_body.id")
     message_id: str = Field(max_length=300, unique=True)  # ours, without brackets
     in_reply_to: str | None = Field(default=None, max_length=998)
     references: str | None = None  # space-separated, without brackets
@@ -296,6 +297,17 @@ class JobRun(SQLModel, table=True):
     slot: str = Field(max_length=20)  # local wall time, 2026-11-24T08:30
     outcome: str = Field(default="", max_length=40)  # sent, empty, first start, …
     done_at: datetime | None = _ts()
+
+
+class OutboxBody(SQLModel, table=True):
+    """The text and HTML of a letter sent to many (a circular, a request): stored once, rather than
+    once in each of its thousands of rows."""
+
+    __tablename__ = "outbox_body"
+
+    id: int | None = Field(default=None, primary_key=True)
+    text: str = ""
+    html: str = ""
 
 
 class OutboxPart(SQLModel, table=True):

@@ -12,7 +12,7 @@ import pytest
 from builders import make_app, write_config
 from sqlmodel import select
 
-from mailflow.store import AuditEntry, Circular, Liaison, Outbox, OutboxPart, Unit
+from mailflow.store import AuditEntry, Circular, Liaison, Outbox, OutboxBody, OutboxPart, Unit
 
 BODY = "各会员单位联络员：\n\n现将《2027年度会费缴纳通知》印发给你们，请于1月31日前缴纳。\n\n商会秘书处\n"
 
@@ -60,7 +60,9 @@ def test_send_queues_one_letter_per_address_of_the_units_named_and_audits_it(hom
     assert sorted(r.recipients[0] for r in letters) == [
         "boss1@unit1.cn", "boss3@unit3.cn", "liaison1@unit1.cn", "liaison3@unit3.cn",
     ]  # fmt: skip
-    assert letters[0].subject == "关于缴纳2027年度会费的通知" and letters[0].text.startswith("各会员单位联络员：")
+    (body,) = rows(home, OutboxBody)  # one text for the four letters
+    assert {r.body_id for r in letters} == {body.id}
+    assert letters[0].subject == "关于缴纳2027年度会费的通知" and body.text.startswith("各会员单位联络员：")
     assert {p.filename for p in rows(home, OutboxPart)} == {"2027年度会费缴纳通知.pdf"}
     (entry,) = rows(home, AuditEntry)
     assert (entry.via, entry.command, entry.record, entry.ok) == ("cli", "circular", "TZ-2026-0001", True)
