@@ -15,12 +15,9 @@ the lanes hold the last: at most 5 × slots. A transport that can safely hand a 
 (the file transport) gets them all back instead. A temporary
 failure is retried with exponential backoff until max_attempts; a permanent one is dead at
 once, with the reason kept, and so is a letter that cannot be built: one letter's fault never
-holds up the others. A recipient refused for good at RCPT TO is flagged, and a letter to a
-flagged address is dead with the reason (see `suppression`), in the transaction that takes it;
-one to several goes to those still mailed and says whom it left out. The parts the letters taken
-carry are read in that transaction too, in one query; their bytes come from the blob store `parts`
-as each letter is built, and a part missing or damaged there makes that letter dead, with the
-reason. With `per_minute`, letters leave no faster than that (providers throttle), spaced evenly.
+holds up the others. What a take reads and a record writes (flagged addresses, parts, shared
+texts) is in `ledger`; the bytes of the parts come from the blob store `parts` as each letter is
+built, and a part missing or damaged there makes that letter dead, with the reason. With `per_minute`, letters leave no faster than that (providers throttle), spaced evenly.
 `progress` is told of every step with the letters in hand, so that whoever runs the dispatcher can
 tell a slow server from a dispatcher that is stuck.
 """
@@ -34,70 +31,28 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any, get_type_hints
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, update
+from sqlalchemy import func
 from sqlmodel import col, select
 
 from mailflow.clock import Clock
-from mailflow.errors import AmbiguousDelivery, DeliveryError, PermanentDelivery, RecipientRefused, TransientDelivery
-from mailflow.outbound import suppression
+from mailflow.errors import AmbiguousDelivery, DeliveryError, PermanentDelivery, TransientDelivery
 from mailflow.outbound.handover import Fate, HandoverJournal
-from mailflow.outbound.outbox import BODY_TABLE, OUTBOX_TABLE, Sendable, build_message, verp_address, wire_address
+from mailflow.outbound.ledger import Ledger, Outcome, Unstarted
+from mailflow.outbound.outbox import build_message, verp_address, wire_address
 from mailflow.outbound.mime import OutgoingPart
-from mailflow.outbound.parts import PartReader, parts_of
+from mailflow.outbound.parts import PartReader
 from mailflow.outbound.transports import Letter, Transport
 from mailflow.store import BlobStore, Outbox, OutboxState, Store
 
 log = logging.getLogger("mailflow.send")
-Outcome = tuple[Any, DeliveryError | None, datetime]  # the row as claimed, failure or None, when
 # How long a transport that says nothing of it may take over one letter (the file transport: a write).
 _QUICK_HOLD = 60.0
 # The handover journal is emptied, when nothing is in hand, once it grows past this.
 _JOURNAL_BYTES = 1 << 20
 # Beyond the transport's own time: a commit that waits for the database (SQLite's busy timeout is 30 s).
 _COMMIT_ALLOWANCE = 120.0
-
-
-_T = OUTBOX_TABLE
-# The statements of every take, built once so that SQLAlchemy compiles them once; they run on
-# a Core connection (an ORM session compiled the bulk UPDATE anew on every call).
-_DUE = (
-    select(_T.c.id)
-    .where(_T.c.state.in_(OutboxState.DUE), _T.c.next_attempt_at <= bindparam("now"))
-    .order_by(_T.c.next_attempt_at, _T.c.id)
-    .limit(bindparam("size"))
-    .with_for_update(skip_locked=True)
-)
-_CLAIM = (
-    update(_T)
-    .where(_T.c.id.in_(_DUE.scalar_subquery()))
-    .values(state=OutboxState.SENDING, attempts=_T.c.attempts + 1)
-    # What a letter is built from (outbox.Sendable) and what its outcome is worked out from: not
-    # every column, since each datetime read back from SQLite is parsed from text.
-    .returning(*(_T.c[name] for name in (*get_type_hints(Sendable), "body_id", "attempts", "next_attempt_at")))
-)
-_B = BODY_TABLE
-_BODIES = select(_B.c.id, _B.c.text, _B.c.html).where(_B.c.id.in_(bindparam("ids", expanding=True)))
-_RECORD_SENT = (
-    update(_T)
-    .where(_T.c.id == bindparam("row"))
-    .values(state=OutboxState.SENT, sent_at=bindparam("at"), last_error=bindparam("note"))
-)
-_RECORD_BACK = (  # taken and never started (a stop came first): this try does not count
-    update(_T)
-    .where(_T.c.id == bindparam("row"))
-    .values(state=OutboxState.QUEUED, attempts=_T.c.attempts - 1, next_attempt_at=bindparam("at"))
-)
-_RECORD_FAILED = (
-    update(_T)
-    .where(_T.c.id == bindparam("row"))
-    .values(state=bindparam("state"), last_error=bindparam("error"), next_attempt_at=bindparam("next"))
-)
-
-
-class _Unstarted(TransientDelivery):
-    """A letter taken that was never handed to the transport: it goes back as it was."""
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -157,8 +112,7 @@ class Dispatcher:
         self.clock = clock
         self.sender = sender
         self.sender_name = sender_name
-        self.max_attempts = max_attempts
-        self.retry_base_seconds = retry_base_seconds
+        self.ledger = Ledger(clock, max_attempts=max_attempts, retry_base_seconds=retry_base_seconds)
         self.limit = RateLimit(per_minute, clock, burst=transport.slots) if per_minute else None
         self.verp = verp
         self.parts = PartReader(parts)
@@ -186,13 +140,9 @@ class Dispatcher:
         self._journaling = ThreadPoolExecutor(1, thread_name_prefix="mailflow-outbox-journal")
         self.progress: Callable[[int], None] = _unwatched  # told at every step: the letters in hand
         self._in_hand = 0  # taken (marked `sending`) and not yet recorded
-        self._flags: bool | None = None  # whether any address is flagged: asked once a run
         # Outcomes a failed commit could not record (the database went away): recorded by the next run.
         self._unrecorded: list[Outcome] = []
-        # Letters taken that go to only some of their recipients: (those it goes to, whom it left out and why).
-        self._withheld: dict[int, tuple[tuple[str, ...], str]] = {}
         self._carried: dict[int, tuple[OutgoingPart, ...]] = {}  # the parts of letters taken, until built
-        self._bodies: dict[int, tuple[str, str]] = {}  # shared texts (outbox_body) of letters taken lately
 
     @property
     def in_hand(self) -> int:
@@ -255,7 +205,7 @@ class Dispatcher:
         lanes: asyncio.Queue[Any] = asyncio.Queue()
         low = asyncio.Event()  # the lanes hold no more than `low_water` letters not yet started
         done, self._unrecorded = self._unrecorded, []
-        self._flags = None
+        self.ledger.flags = None
         taken: deque[Any] = deque()  # taken (marked `sending`) and not yet released
 
         async def lane(slot: int) -> None:
@@ -327,7 +277,7 @@ class Dispatcher:
                     recorded, letters = await ahead
                     sent += recorded
                     taken.extend(letters)
-            done.extend((row, _Unstarted("taken, never started"), self.clock.now()) for row in taken)
+            done.extend((row, Unstarted("taken, never started"), self.clock.now()) for row in taken)
             try:
                 sent += (await self._take(0, done))[0]
             except BaseException:
@@ -361,10 +311,8 @@ class Dispatcher:
         with self.store.engine.connect() as conn:
             transaction = conn.begin()
             try:
-                sent = self._record(conn, done)
-                rows = self._withhold(conn, self._claim(conn, size)) if size else []
-                carried = parts_of(conn, [row.id for row in rows]) if rows else {}
-                self._read_bodies(conn, rows)
+                sent = self.ledger.record(conn, done)
+                rows, carried = self.ledger.take(conn, size) if size else ([], {})
             except BaseException:
                 transaction.rollback()
                 raise
@@ -400,106 +348,19 @@ class Dispatcher:
         return None
 
     def _letter(self, row: Any) -> Letter:
-        recipients = self._withheld[row.id][0] if row.id in self._withheld else row.recipients
         parts = self.parts.wire(self._carried.pop(row.id, ()))
         body = None
         if row.body_id is not None:
-            if row.body_id not in self._bodies:  # let go since it was taken: rare, read again
+            if row.body_id not in self.ledger.bodies:  # let go since it was taken: rare, read again
                 with self.store.engine.connect() as conn:
-                    self._read_bodies(conn, [row])
-            body = self._bodies[row.body_id]  # a KeyError makes this letter dead, with the reason
+                    self.ledger.read_bodies(conn, [row])
+            body = self.ledger.bodies[row.body_id]  # a KeyError makes this letter dead, with the reason
         return Letter(
             verp_address(self.sender, row) if self.verp else self.sender,
-            tuple([wire_address(r) for r in recipients]),
+            tuple([wire_address(r) for r in self.ledger.recipients(row)]),
             build_message(row, sender=self.sender, sender_name=self.sender_name, parts=parts, body=body),
             row.message_id,
         )
-
-    def _read_bodies(self, conn: Connection, rows: list[Any]) -> None:
-        """The shared texts of the rows taken that are not known yet: one query; a circular's
-        thousands of letters read theirs once."""
-        wanted = {row.body_id for row in rows if row.body_id is not None and row.body_id not in self._bodies}
-        if not wanted:
-            return
-        if len(self._bodies) > 64:
-            self._bodies.clear()  # a letter in hand whose body went is read again when it is built
-        for found in conn.execute(_BODIES, {"ids": sorted(wanted)}):
-            self._bodies[found.id] = (found.text, found.html)
-
-    def _claim(self, conn: Connection, size: int) -> list[Any]:
-        claimed = conn.execute(_CLAIM, {"now": self.clock.now(), "size": size}).all()
-        return sorted(claimed, key=lambda r: (r.next_attempt_at, r.id))
-
-    def _withhold(self, conn: Connection, rows: list[Any]) -> list[Any]:
-        """The rows taken, less those whose every recipient is flagged: those are recorded dead with
-        the reason, in this transaction. A row with some recipients flagged goes to the others."""
-        if self._flags is None:
-            # Asked once a run: mostly no address is flagged, and a look-up per take cost a fifth
-            # of the dispatcher's time. A refusal at RCPT in this run sets it again; a flag the pipeline
-            # sets meanwhile counts from the next run.
-            self._flags = suppression.any_active(conn, self.clock.now())
-        if not rows or not self._flags:
-            return rows
-        flagged = suppression.suppressed(conn, [r for row in rows for r in row.recipients], self.clock.now())
-        if not flagged:
-            return rows
-        going: list[Any] = []
-        dead: list[Outcome] = []
-        for row in rows:
-            left_out = [r for r in row.recipients if suppression.key(r) in flagged]
-            if not left_out:
-                going.append(row)
-                continue
-            why = [flagged[suppression.key(r)] for r in left_out]
-            rest = tuple(r for r in row.recipients if suppression.key(r) not in flagged)
-            if not rest:
-                reason = why[0] if len(why) == 1 else "; ".join(f"{r}: {w}" for r, w in zip(left_out, why, strict=True))
-                dead.append((row, PermanentDelivery(reason), self.clock.now()))
-                continue
-            note = "; ".join(f"not sent to {r}: {w}" for r, w in zip(left_out, why, strict=True))
-            self._withheld[row.id] = (rest, note)
-            going.append(row)
-        self._record(conn, dead)
-        return going
-
-    def _record(self, conn: Connection, done: list[Outcome]) -> int:
-        """Write the outcomes in `done`, and flag the addresses refused for good; returns how many were sent."""
-        if not done:
-            return 0
-        notes = {row.id: self._withheld.pop(row.id, ((), None))[1] for row, _, _ in done}
-        sent = [{"row": row.id, "at": at, "note": notes[row.id]} for row, failure, at in done if failure is None]
-        if sent:
-            conn.execute(_RECORD_SENT, sent)
-        back = [{"row": row.id, "at": at} for row, failure, at in done if isinstance(failure, _Unstarted)]
-        if back:
-            conn.execute(_RECORD_BACK, back)
-        failed = [self._failed(row, f) for row, f, _ in done if f is not None and not isinstance(f, _Unstarted)]
-        if failed:
-            conn.execute(_RECORD_FAILED, failed)
-        for row, failure, at in done:
-            state = "sent" if failure is None else type(failure).__name__
-            log.info("outbox %s %s", row.id, state, extra={"outbox": row.id, "state": state})
-            if isinstance(failure, RecipientRefused) and suppression.blames_address(str(failure)):
-                self._flags = True
-                suppression.hard(conn, self._refused(row, failure.recipient), str(failure), at)
-        return len(sent)
-
-    @staticmethod
-    def _refused(row: Any, sent_as: str) -> str:
-        """The row's recipient that went on the wire as `sent_as` (an IDNA domain is flagged as written)."""
-        return next((r for r in row.recipients if wire_address(r) == sent_as), sent_as)
-
-    def _failed(self, row: Any, failure: DeliveryError) -> dict[str, Any]:
-        """The row's new state after `failure` (`row` as claimed: its attempts include this one)."""
-        state, next_attempt = OutboxState.RETRY, row.next_attempt_at
-        if isinstance(failure, AmbiguousDelivery):
-            state = OutboxState.AMBIGUOUS
-        elif isinstance(failure, PermanentDelivery) or row.attempts >= self.max_attempts:
-            state = OutboxState.DEAD
-        else:
-            delay = self.retry_base_seconds * 2 ** (row.attempts - 1)
-            next_attempt = self.clock.now() + timedelta(seconds=delay)
-        return {"row": row.id, "state": state, "error": str(failure)[:1000], "next": next_attempt}
 
     def retry(self, row_id: int) -> str:
         """A person's word: send a dead or ambiguous message again."""
