@@ -24,18 +24,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from outbound import CHAMBER, REPO, SENDER, compare
+from outbound import CHAMBER, REPO, SENDER, compare, sender_process
 
 from mailflow.clock import SystemClock
-from mailflow.outbound.dispatch import Dispatcher
-from mailflow.outbound.handover import HANDOVER_JOURNAL, HandoverJournal
 from mailflow.outbound.mime import wire_part
 from mailflow.outbound.outbox import attach, build_message
 from mailflow.outbound.render import Renderer
-from mailflow.outbound.sender import SenderProcess
-from mailflow.outbound.smtp import SmtpTransport
 from mailflow.store import BlobStore, Liaison, Outbox, Store, Unit
-from mailflow.store.db import make_engine
 from mailflow.workflows.circular import CircularPolicy, File, Request, send
 from mailflow.workflows.circular.reading import letter_lines
 from mailflow.workflows.tx import Tx
@@ -72,14 +67,7 @@ def run_mailflow(port: int, n: int, connections: int, kb: int, work: Path) -> fl
     renderer = Renderer(REPO / "templates", "zh-CN", CHAMBER)
     clock = SystemClock()
 
-    def make_dispatcher() -> Dispatcher:  # in the sender process, as `mailflow run` makes it
-        transport = SmtpTransport("127.0.0.1", port, security="none", concurrency=connections)
-        return Dispatcher(
-            Store(make_engine(url)), transport, clock, sender=SENDER, sender_name=CHAMBER["name"],
-            parts=BlobStore(work / "outgoing"), journal=HandoverJournal(work / HANDOVER_JOURNAL),
-        )  # fmt: skip
-
-    sender = SenderProcess(make_dispatcher, recover=lambda: 0)
+    sender = sender_process(url, port, connections, work)
     files = (File(FILE_NAME, document(kb)),) if kb else ()
     started = time.perf_counter()
     sender.start()

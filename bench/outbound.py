@@ -52,7 +52,7 @@ from mailflow.workflows.registry import standard_samples  # noqa: E402
 
 SAMPLES = standard_samples()
 from mailflow.outbound.smtp import SmtpTransport  # noqa: E402
-from mailflow.store import Outbox, Store  # noqa: E402
+from mailflow.store import BlobStore, Outbox, Store  # noqa: E402
 from mailflow.store.db import make_engine  # noqa: E402
 
 SENDER = "mishuchu@chamber.example.org"
@@ -133,20 +133,27 @@ def run_bare(port: int, messages: list[bytes], connections: int) -> float:
     return time.perf_counter() - started
 
 
+def sender_process(url: str, port: int, connections: int, work: Path) -> SenderProcess:
+    """The sender `mailflow run` forks: its dispatcher, made in that process, with the handover
+    journal and the outgoing parts in the data folder `work`."""
+
+    def make_dispatcher() -> Dispatcher:
+        transport = SmtpTransport("127.0.0.1", port, security="none", concurrency=connections)
+        return Dispatcher(
+            Store(make_engine(url)), transport, SystemClock(), sender=SENDER, sender_name=CHAMBER["name"],
+            parts=BlobStore(work / "outgoing"), journal=HandoverJournal(work / HANDOVER_JOURNAL),
+        )  # fmt: skip
+
+    return SenderProcess(make_dispatcher, recover=lambda: 0)
+
+
 def run_mailflow(port: int, n: int, connections: int, work: Path) -> float:
     url = f"sqlite:///{work / 'outbound.db'}"
     store = Store.open(url)
     renderer = Renderer(REPO / "templates", "zh-CN", CHAMBER)
     clock = SystemClock()
 
-    def make_dispatcher() -> Dispatcher:  # in the sender process, as `mailflow run` makes it
-        transport = SmtpTransport("127.0.0.1", port, security="none", concurrency=connections)
-        return Dispatcher(
-            Store(make_engine(url)), transport, clock, sender=SENDER, sender_name=CHAMBER["name"],
-            journal=HandoverJournal(work / HANDOVER_JOURNAL),
-        )  # fmt: skip
-
-    sender = SenderProcess(make_dispatcher, recover=lambda: 0)
+    sender = sender_process(url, port, connections, work)
     values = notices(n)
     started = time.perf_counter()
     sender.start()
