@@ -22,8 +22,14 @@ from mailflow.store.models import (
     RegistrationState,
     RosterIssue,
     StoredAttachment,
-    Submission,
     Unit,
+)
+from mailflow.store.submissions import (
+    InfoRequest,
+    RequestRecipient,
+    Submission,
+    SubmissionState,
+    SubmissionVersion,
 )
 
 __all__ = [
@@ -36,6 +42,7 @@ __all__ = [
     "FolderState",
     "InboundMessage",
     "InboundState",
+    "InfoRequest",
     "JobRun",
     "Liaison",
     "LiaisonStatus",
@@ -45,10 +52,13 @@ __all__ = [
     "OutboxState",
     "Registration",
     "RegistrationState",
+    "RequestRecipient",
     "RosterIssue",
     "Store",
     "StoredAttachment",
     "Submission",
+    "SubmissionState",
+    "SubmissionVersion",
     "Unit",
     "make_engine",
     "migrate",

@@ -163,23 +163,6 @@ class Liaison(SQLModel, table=True):
     ended_on: date | None = None  # replaced or retired on
 
 
-class Submission(SQLModel, table=True):
-    """信息报送: news or information a liaison reports for the journal and the website."""
-
-    __tablename__ = "submission"
-
-    id: int | None = Field(default=None, primary_key=True)
-    reference: str = Field(max_length=40, unique=True)  # BS-2026-0042
-    inbound_id: int = Field(foreign_key="inbound_message.id", unique=True)
-    unit_id: int | None = Field(default=None, foreign_key="unit.id")
-    liaison_id: int | None = Field(default=None, foreign_key="liaison.id")
-    category: str | None = Field(default=None, max_length=60)
-    title: str = ""
-    text: str = ""
-    photo_count: int = 0
-    created_at: datetime | None = _ts()
-
-
 class RegistrationState:
     AWAITING_CERTIFICATE = "awaiting_certificate"  # the unit's certificate is still to come (Art. 3)
     PENDING = "pending"  # complete: the secretariat decides

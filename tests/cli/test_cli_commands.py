@@ -43,7 +43,7 @@ def test_init_writes_a_working_setup_in_an_empty_folder(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "rules").iterdir()) == sorted(p.name for p in (REPO / "rules").iterdir())
     assert (tmp_path / "var" / "Maildir" / "new").is_dir() and (tmp_path / "var" / "mailflow.db").exists()
     check = mailflow(tmp_path, "check")
-    assert "✓ source local" in check.stdout and "database at schema 0013" in check.stdout
+    assert "✓ source local" in check.stdout and "database at schema 0014" in check.stdout
 
 
 def test_one_pass_then_status_and_inbox_list_in_json(home: Path) -> None:

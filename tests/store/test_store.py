@@ -34,7 +34,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def test_migrations_build_the_schema_from_nothing(db_url: str) -> None:
     store = Store.open(db_url)
     current, head = schema_status(store.engine)
-    assert current == head == "0013"
+    assert current == head == "0014"
     tables = set(inspect(store.engine).get_table_names())
     assert {"inbound_message", "attachment", "unit", "liaison", "submission", "folder_state"} <= tables
     Store.open(db_url).close()  # a second start finds the schema current and changes nothing

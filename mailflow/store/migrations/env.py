@@ -3,7 +3,7 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-import mailflow.store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import mailflow.store  # noqa: F401  (registers every table on SQLModel.metadata)
 
 target_metadata = SQLModel.metadata
 engine = context.config.attributes["engine"]
