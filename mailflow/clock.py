@@ -6,6 +6,9 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
+
+FAKE_NOW = "MAILFLOW_NOW"  # the environment variable a rehearsal sets: the instant mailflow starts at
 
 
 class Clock(Protocol):
@@ -48,3 +51,36 @@ class FixedClock:
 
     def set(self, when: datetime) -> None:
         self._now = when.astimezone(UTC)
+
+
+class ShiftedClock:
+    """The wall clock moved to start at `start`: from there it runs at the real pace.
+
+    What `MAILFLOW_NOW` gives a command: a rehearsal of a deadline sees its own instant, and what
+    runs for a while (retries, a daemon under `--allow-fake-time`) still sees time pass.
+    """
+
+    def __init__(self, start: datetime, monotonic: Callable[[], float] = time.monotonic) -> None:
+        if start.tzinfo is None:
+            raise ValueError("ShiftedClock needs an aware datetime")
+        self.start = start.astimezone(UTC)
+        self._monotonic = monotonic
+        self._origin = monotonic()
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=self._monotonic() - self._origin)
+
+
+def parse_instant(text: str, zone: ZoneInfo) -> datetime:
+    """An ISO 8601 instant as people write it: with an offset, or naive in `zone`, or a date alone
+    (its midnight in `zone`). Raises ValueError saying what is wrong."""
+    value = text.strip()
+    if not value:
+        raise ValueError("empty; write an ISO 8601 instant such as 2026-12-15T09:00+08:00")
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO 8601 instant; write one such as 2026-12-15T09:00+08:00") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=zone)
+    return when.astimezone(UTC)

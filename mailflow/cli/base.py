@@ -8,6 +8,7 @@ setup.py (init, check, demo), running.py (run, reprocess, rules test), status.py
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from rich.markup import escape
 
 from mailflow import __version__
 from mailflow.app import App, build_app, make_registry, make_renderer
+from mailflow.clock import FAKE_NOW, Clock, ShiftedClock, SystemClock, parse_instant
 from mailflow.config import Settings, config_path, load_settings
 from mailflow.errors import ConfigError, MailflowError, StoreError
 from mailflow.outbound import check_templates
@@ -91,9 +93,35 @@ def _root(
 
 def _settings(config: Path | None, *, check_secrets: bool = True) -> Settings:
     try:
-        return load_settings(config_path(config), check_secrets=check_secrets)
+        settings = load_settings(config_path(config), check_secrets=check_secrets)
     except ConfigError as exc:
         _config_failure(exc)
+    _clock(settings)  # a bad MAILFLOW_NOW fails every command that reads the configuration, and says so once
+    return settings
+
+
+_told_of_fake_time: set[str] = set()
+
+
+def _clock(settings: Settings) -> Clock:
+    """The system clock, or the one `MAILFLOW_NOW` starts (a rehearsal), with a warning line on stderr."""
+    text = os.environ.get(FAKE_NOW)
+    if text is None:
+        return SystemClock()
+    zone = settings.chamber.zone
+    try:
+        start = parse_instant(text, zone)
+    except ValueError as exc:
+        _config_failure(ConfigError(FAKE_NOW, [f"{FAKE_NOW}: {exc}"]))
+    if text not in _told_of_fake_time:
+        _told_of_fake_time.add(text)
+        local = start.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+        err.print(
+            f"[yellow]warning:[/] {FAKE_NOW} is set: mailflow acts as if it were {local} ({zone.key}), "
+            "and what it writes carries that time",
+            highlight=False,
+        )
+    return ShiftedClock(start)
 
 
 def _config_failure(exc: ConfigError) -> NoReturn:
@@ -107,7 +135,7 @@ def _config_failure(exc: ConfigError) -> NoReturn:
 def _app(config: Path | None) -> Iterator[App]:
     settings = _settings(config)
     try:
-        application = build_app(settings)
+        application = build_app(settings, clock=_clock(settings))
     except ConfigError as exc:
         _config_failure(exc)
     except MailflowError as exc:

@@ -13,7 +13,6 @@ from sqlmodel import col, select
 from mailflow.app import make_dispatcher
 from mailflow.config import Settings
 from mailflow.reasons import Reason
-from mailflow.clock import SystemClock
 from mailflow.outbound.transports import MemoryTransport
 from mailflow.store import InboundMessage, InboundState, Outbox, OutboxState
 
@@ -23,6 +22,7 @@ from mailflow.cli.base import (
     TABLE_LIMIT,
     LimitOpt,
     StateOpt,
+    _clock,
     _open_store,
     _reasons_text,
     _settings,
@@ -127,7 +127,7 @@ def outbox_retry(
     settings = _settings(config, check_secrets=False)
     store = _open_store(settings)
     try:
-        dispatcher = make_dispatcher(settings, store, SystemClock(), MemoryTransport())
+        dispatcher = make_dispatcher(settings, store, _clock(settings), MemoryTransport())
         missing = False
         for row_id in ids:
             result = dispatcher.retry(row_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from sqlmodel import col, select
 
 from mailflow.app import background_sender, make_registry, make_renderer, pipeline_settings
 from mailflow.classify import Facts, classify, load_rules
+from mailflow.clock import FAKE_NOW
 from mailflow.config import Settings
 from mailflow.daemon import Daemon
 from mailflow.errors import ConfigError, ParseError
@@ -52,8 +54,19 @@ def run(
         bool | None,
         typer.Option("--progress/--no-progress", help="progress bar (default: on for --once in a terminal)"),
     ] = None,
+    allow_fake_time: Annotated[
+        bool, typer.Option("--allow-fake-time", help=f"let the daemon run on the time {FAKE_NOW} sets")
+    ] = False,
 ) -> None:
     """Run the daemon (or one pass with --once). SIGTERM/SIGINT finish the message in hand, then stop."""
+    if FAKE_NOW in os.environ and not once and not allow_fake_time:
+        err.print(
+            f"[bold red]refused:[/] {FAKE_NOW} is set, and the daemon would keep running on that time, "
+            "writing it into every record and letter. Unset it, run one pass with --once, "
+            "or pass --allow-fake-time for a rehearsal on a copy of the data.",
+            highlight=False,
+        )
+        raise typer.Exit(2)
     _refuse_broken_templates(_settings(config))
     with _app(config) as application:
         # Everything made so far (modules, table metadata, rules) lives as long as the
