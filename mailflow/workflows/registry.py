@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from mailflow.errors import ConfigError
 from mailflow.jobs.scheduler import Job
-from mailflow.workflows import commands, digest, members, messages, replies, roster, submission
+from mailflow.workflows import commands, digest, members, messages, replies, roster, screening, submission
 from mailflow.workflows.circular import Circulars
 from mailflow.workflows.contract import CommandSpec, DigestSection, Handler, Workflow
 
@@ -111,6 +111,7 @@ def standard(
     return (
         members.workflow(secretariat),
         submission.WORKFLOW,
+        screening.WORKFLOW,
         messages.WORKFLOW,
         commands_workflow,
         replies.WORKFLOW,

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
 
-from sqlmodel import Session, col, select
-
-from mailflow.store import Submission, Unit
-from mailflow.workflows.contract import DigestItem, DigestSection, Handled, Incoming, Reply, Words, Workflow
+from mailflow.store import Submission
+from mailflow.workflows.contract import Handled, Incoming, Reply, Words, Workflow
 from mailflow.workflows.tx import Tx
 
 PREFIX = "BS"  # 报送
@@ -23,6 +21,17 @@ CATEGORY_LABELS = {
 }
 
 
+# What the subject carries besides the title: reply and forward marks, and the bracketed tags the
+# rules read the category from (【报送】, [投稿], 【报送-技术】 …).
+_NOT_TITLE = re.compile(r"^\s*(?:(?:re|fw|fwd|回复|答复|转发)\s*[:：]\s*|[【\[][^】\]]{0,12}[】\]]\s*)+", re.IGNORECASE)
+
+
+def title_of(subject: str) -> str:
+    """The submission's title: its subject without reply marks and tags, on one line."""
+    line = " ".join(subject.split())
+    return _NOT_TITLE.sub("", line).strip() or line
+
+
 def handle(message: Incoming, tx: Tx) -> Handled:
     reference = tx.reference(PREFIX)
     tx.add(
@@ -32,37 +41,27 @@ def handle(message: Incoming, tx: Tx) -> Handled:
             unit_id=message.unit_id,
             liaison_id=message.liaison_id,
             category=message.category,
-            title=message.mail.subject[:500],
+            title=title_of(message.mail.subject)[:500],
             text=message.mail.text,
             photo_count=message.photos,
             created_at=tx.now,
+            updated_at=tx.now,
         )
     )
     category = message.category or "news"
     values = {
         "liaison_name": message.name,
         "reference": reference,
-        "title": message.mail.subject,
+        "title": title_of(message.mail.subject),
         "category_label": Words(*CATEGORY_LABELS.get(category, (category, category))),
     }
     return Handled(reference=reference, reply=Reply("ack_submission", values))
-
-
-def received(session: Session, since: datetime, now: datetime, locale: str) -> list[DigestItem]:
-    units: dict[int | None, str] = dict(session.exec(select(Unit.id, Unit.name)).all())
-    query = select(Submission).where(col(Submission.created_at) >= since).order_by(col(Submission.id))
-    return [
-        DigestItem(sub.reference, f"{units.get(sub.unit_id, '')} {sub.title}".strip(), "accept")
-        for sub in session.exec(query).all()
-    ]
 
 
 WORKFLOW = Workflow(
     name="submission",
     intents={"submission": handle},
     new_record=frozenset({"submission"}),
-    # Routine until screening (#采用) comes with the publication workflow: counted, not listed.
-    digest=(DigestSection("submissions", ("新收报送信息", "Submissions received"), received, counted=True),),
     samples={
         "ack_submission": {
             "liaison_name": "王芳",

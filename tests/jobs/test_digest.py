@@ -96,19 +96,18 @@ def test_the_digest_lists_each_item_with_its_command(tmp_path: Path) -> None:
     app = seeded(tmp_path)
     assert app.scheduler.run_due() == ["digest"]
     digest = the_digest(app)
-    assert digest.subject == "【每日摘要】2026年11月24日 待处理事项 6 项"  # the submission is counted, not listed
+    assert digest.subject == "【每日摘要】2026年11月24日 待处理事项 7 项"
     text = digest.text
-    # No workflow offers #采用 yet: the digest names only commands that exist.
     assert "| DJ-2026-0007 | 联络员登记 李明 liming@example.cn | #批准 DJ-2026-0007 |" in text
-    assert "BS-2026-0042" not in text and "- 新收报送信息：1 项" in text  # routine: a count, after the decisions
-    # What needs a decision comes first, then what falls due, then the counts.
+    # A submission waits for screening: listed with the line that adopts it (not from a liaison: said so).
+    assert "| BS-2026-0042 | 宏达机械有限公司 参加机床展（非联络员报送） | #采用 BS-2026-0042 全部 |" in text
+    # What needs a decision comes first, in the workflows' order, then what falls due.
     assert (
         text.index("联络员登记与变更待审核")
+        < text.index("待筛选的报送信息")
         < text.index("未能送达的邮件")
         < text.index("近期到期事项")
-        < text.index("新收报送信息")
     )
-    assert "#采用" not in text
     assert (
         "| #1 | liaison1@unit.example.cn《【已收到】BS-2026-0001 展会信息》 发送失败：550 5.1.1 no such user | #重发 1 |"
         in text
@@ -125,7 +124,10 @@ def test_the_digest_in_english(tmp_path: Path) -> None:
     app = seeded(tmp_path, locale="en")
     app.scheduler.run_due()
     digest = the_digest(app)
-    assert digest.subject == "Daily digest 2026-11-24: 6 item(s) to settle"
+    assert digest.subject == "Daily digest 2026-11-24: 7 item(s) to settle"
+    assert (
+        "| BS-2026-0042 | 宏达机械有限公司 参加机床展 (not from a liaison) | #adopt BS-2026-0042 all |" in digest.text
+    )
     assert (
         "| #1 | liaison1@unit.example.cn “【已收到】BS-2026-0001 展会信息” failed: 550 5.1.1 no such user | #resend 1 |"
         in digest.text
