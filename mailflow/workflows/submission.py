@@ -139,6 +139,6 @@ WORKFLOW = Workflow(
     digest=(DigestSection("submissions", ("新收报送信息", "Submissions received"), received, counted=True),),
     samples={
         "ack_submission": _LETTER,
-        "submission_review": {**_LETTER, "review_policy": "statement", "late_days": 0, "text_in": ""},
+        "submission_review": {**_LETTER, "review_policy": "statement", "late_days": 0},
     },
 )
