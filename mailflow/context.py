@@ -129,4 +129,5 @@ class Context:
             authenticated=self.auth.authenticated,
             received_at=self.row.received_at or self.now,
             policy=self.rules.policy,
+            submissions=self.rules.submissions,
         )

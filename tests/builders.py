@@ -83,7 +83,7 @@ def make_mail(
     sender_name: str = "王芳",
     to: str = "mishuchu@chamber.example.org",
     subject: str = "【报送】我公司参加2026中国机械工业博览会",
-    body: str = "秘书处:\n\n我公司于11月20日参加2026中国机械工业博览会,现报送相关信息及现场照片,请审阅。\n\n王芳\n宏达机械有限公司",
+    body: str = "秘书处:\n\n我公司于11月20日参加2026中国机械工业博览会,现报送相关信息及现场照片,请审阅。本稿已经单位负责人审核。\n\n王芳\n宏达机械有限公司",
     charset: str = "utf-8",
     attachments: list[tuple[str, bytes, str]] | None = None,
     headers: dict[str, str] | None = None,

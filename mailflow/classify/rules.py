@@ -1,6 +1,8 @@
-"""rules/*.yaml -> an ordered tuple of Rules and the attachment policy; errors name file and key.
+"""rules/*.yaml -> an ordered tuple of Rules and the attachment and submission policies; errors name
+file and key.
 
-A rules file holds a `rules:` list and, in at most one file, an `attachments:` section.
+A rules file holds a `rules:` list and, in at most one file each, an `attachments:` section and a
+`submissions:` section (Ch. 4's checks, mailflow.submissions.policy).
 Rules run in `order` (then file name, then position in the file); see the README.
 """
 
@@ -15,6 +17,7 @@ import yaml
 
 from mailflow.classify.conditions import Condition, build
 from mailflow.errors import ConfigError
+from mailflow.submissions.policy import SubmissionPolicy, read_policy
 from mailflow.validate import AttachmentPolicy
 
 RULE_KEYS = {"name", "description", "order", "enabled", "intent", "category", "stop", "when"}
@@ -45,6 +48,7 @@ class RuleSet:
     rules: tuple[Rule, ...]
     policy: AttachmentPolicy
     files: tuple[Path, ...] = ()
+    submissions: SubmissionPolicy = SubmissionPolicy()
 
 
 def load_rules(folder: Path, intents: Collection[str] | None = None) -> RuleSet:
@@ -59,11 +63,13 @@ def load_rules(folder: Path, intents: Collection[str] | None = None) -> RuleSet:
     rules: list[tuple[int, str, int, Rule]] = []
     policy: AttachmentPolicy | None = None
     policy_file: Path | None = None
+    submissions: SubmissionPolicy | None = None
+    submissions_file: Path | None = None
     for path in files:
         data = _read(path, problems)
         if data is None:
             continue
-        unknown = set(data) - {"rules", "attachments"}
+        unknown = set(data) - {"rules", "attachments", "submissions"}
         if unknown:
             problems.append(f"{path.name}: unknown section(s) {', '.join(sorted(unknown))}")
         if "attachments" in data:
@@ -71,6 +77,11 @@ def load_rules(folder: Path, intents: Collection[str] | None = None) -> RuleSet:
                 problems.append(f"{path.name}: attachments: already set in {policy_file.name}")
             else:
                 policy, policy_file = _policy(path.name, data["attachments"], problems), path
+        if "submissions" in data:
+            if submissions_file is not None:
+                problems.append(f"{path.name}: submissions: already set in {submissions_file.name}")
+            else:
+                submissions, submissions_file = read_policy(path.name, data["submissions"], problems), path
         items = data.get("rules") or []
         if not isinstance(items, list):
             problems.append(f"{path.name}: rules: must be a list")
@@ -85,7 +96,7 @@ def load_rules(folder: Path, intents: Collection[str] | None = None) -> RuleSet:
     if problems:
         raise ConfigError(str(folder), problems)
     ordered = tuple(r for *_, r in sorted(rules, key=lambda t: t[:3]))
-    return RuleSet(ordered, policy or AttachmentPolicy(), files)
+    return RuleSet(ordered, policy or AttachmentPolicy(), files, submissions or SubmissionPolicy())
 
 
 def _read(path: Path, problems: list[str]) -> dict[str, Any] | None:

@@ -19,6 +19,7 @@ from mailflow.jobs.scheduler import Job
 from mailflow.parse import ParsedMail
 from mailflow.reasons import Reason
 from mailflow.store import InboundState
+from mailflow.submissions.policy import SubmissionPolicy
 from mailflow.validate import AttachmentCheck, AttachmentPolicy
 
 if TYPE_CHECKING:
@@ -104,6 +105,7 @@ class Incoming:
     # the workflow that owns that reference's prefix takes follow-ups (Workflow.follow_ups).
     follow_up: str | None = None
     policy: AttachmentPolicy = field(default_factory=AttachmentPolicy)  # what the rules say attachments must be
+    submissions: SubmissionPolicy = field(default_factory=SubmissionPolicy)  # the rules' Ch. 4 checks
 
     @property
     def photos(self) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from builders import HandlerCall, photo
 from sqlmodel import Session, select
 
@@ -12,6 +14,7 @@ from mailflow.workflows.contract import Words
 
 def test_a_submission_is_numbered_stored_and_acknowledged(handler_call: HandlerCall, session: Session) -> None:
     first, tx = handler_call("submission", category="technology", checks=(photo(), photo("logo.png", inline=True)))
+    first = replace(first, mail=replace(first.mail, text="新产品下线。已经单位负责人审核。"))
     handled = submission.handle(first, tx)
     second = submission.handle(handler_call("submission")[0], tx)
     assert (handled.state, handled.reference, second.reference) == ("processed", "BS-2026-0001", "BS-2026-0002")
