@@ -110,7 +110,7 @@ def standard(
     commands_workflow = (desk or commands.CommandDesk()).workflow()
     return (
         members.workflow(secretariat),
-        submission.WORKFLOW,
+        submission.workflow(secretariat),
         screening.WORKFLOW,
         messages.WORKFLOW,
         commands_workflow,

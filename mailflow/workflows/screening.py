@@ -18,12 +18,14 @@ from datetime import datetime
 from sqlalchemy import case
 from sqlmodel import Session, col, select
 
+from mailflow.commands.grammar import own_text
 from mailflow.store import InboundMessage, Liaison, Submission, SubmissionState, Unit
 from mailflow.workflows.contract import Call, CommandSpec, DigestItem, DigestSection, Done, Words, Workflow
 from mailflow.workflows.tx import Tx
 
 # What a decision may be taken on; adopted and rejected are settled.
 OPEN = (SubmissionState.RECEIVED, SubmissionState.RETURNED)
+SETTLED = (SubmissionState.ADOPTED, SubmissionState.REJECTED)
 
 # Where an adopted submission is published, by every word the secretariat may write for it.
 OUTLETS = {
@@ -137,35 +139,76 @@ def _line(text: str) -> str:
     return " ".join(text.split())[:1000]
 
 
+def tell_if_urgent(tx: Tx, reference: str, secretariat: tuple[str, ...]) -> None:
+    """An important event's submission that waits for screening reaches the secretariat at once (Ch. 4:
+    reported promptly, so decided the same day), once per version, with the lines that decide it."""
+    sub = tx.find(Submission, "reference", reference)
+    if sub is None or not sub.urgent or sub.state not in OPEN:
+        return
+    unit = tx.get(Unit, sub.unit_id) if sub.unit_id is not None else None
+    liaison = tx.get(Liaison, sub.liaison_id) if sub.liaison_id is not None else None
+    excerpt = " ".join(own_text(sub.text).split())
+    values = {
+        "reference": sub.reference, "title": sub.title, "version": sub.version,
+        "unit_name": unit.name if unit is not None else "", "name": liaison.name if liaison is not None else "",
+        "event_on": sub.event_date.isoformat() if sub.event_date else "",
+        "excerpt": excerpt[:300] + ("…" if len(excerpt) > 300 else ""), "photos": sub.photo_count,
+        "adopt_line": Words(f"#采用 {sub.reference} 全部", f"#adopt {sub.reference} all"),
+        "revise_line": Words(f"#退修 {sub.reference} 修改意见", f"#revise {sub.reference} opinion"),
+        "reject_line": Words(f"#不采用 {sub.reference} 原因", f"#reject {sub.reference} reason"),
+    }  # fmt: skip
+    for address in secretariat:
+        key = f"submission:{sub.reference}:v{sub.version}:urgent:{address}"
+        tx.letter("submission_urgent", address, values, key=key, reference=sub.reference)
+
+
 def queue(session: Session, since: datetime, now: datetime, locale: str) -> list[DigestItem]:
-    """Submissions waiting for screening: liaison-written first (Art. 5), then the oldest first."""
+    """Submissions waiting for screening: liaison-written first (Art. 5), then the oldest first; then
+    those decided before a newer version came (published as revised unless the secretariat acts)."""
     units: dict[int | None, str] = dict(session.exec(select(Unit.id, Unit.name)).all())
     liaison_first = case((col(Submission.liaison_id).is_(None), 1), else_=0)
+    revised_after = col(Submission.state).in_(SETTLED) & (col(Submission.updated_at) > col(Submission.decided_at))
     query = (
         select(Submission)
-        .where(col(Submission.state).in_(OPEN))
-        .order_by(liaison_first, col(Submission.updated_at), col(Submission.id))
+        .where(col(Submission.state).in_(OPEN) | revised_after)
+        .order_by(col(Submission.state).in_(SETTLED), liaison_first, col(Submission.updated_at), col(Submission.id))
     )
     en = locale.startswith("en")
     items = []
     for sub in session.exec(query).all():
-        marks = []
-        if sub.urgent:
-            marks.append("important: today" if en else "重要事件，请当日处理")
-        if sub.late_days:
-            marks.append(f"{sub.late_days} days late" if en else f"逾期{sub.late_days}天")
-        if sub.version > 1:
-            marks.append(f"version {sub.version}" if en else f"第{sub.version}版")
-        if sub.state == SubmissionState.RETURNED:
-            marks.append("returned, no revision yet" if en else "已退修，未收到修改稿")
-        if sub.liaison_id is None:
-            marks.append("not from a liaison" if en else "非联络员报送")
+        marks = _marks(sub, en)
         flags = f" ({'; '.join(marks)})" if en and marks else (f"（{'；'.join(marks)}）" if marks else "")
         summary = f"{units.get(sub.unit_id, '')} {sub.title}".strip() + flags
-        items.append(
-            DigestItem(sub.reference, summary, "adopt", Words(f"{sub.reference} 全部", f"{sub.reference} all"))
-        )
+        if sub.state in SETTLED:
+            items.append(DigestItem(sub.reference, summary, "show"))
+        else:
+            args = Words(f"{sub.reference} 全部", f"{sub.reference} all")
+            items.append(DigestItem(sub.reference, summary, "adopt", args))
     return items
+
+
+def _marks(sub: Submission, en: bool) -> list[str]:
+    marks = []
+    if sub.state in SETTLED:
+        state = STATE_LABELS[sub.state]
+        marks.append(f"{state.en}, then version {sub.version} came" if en else f"{state.zh}后收到第{sub.version}版")
+    if sub.urgent:
+        marks.append("important: today" if en else "重要事件，请当日处理")
+    if sub.late_days:
+        marks.append(f"{sub.late_days} days late" if en else f"逾期{sub.late_days}天")
+    if sub.version > 1 and sub.state not in SETTLED:
+        marks.append(f"version {sub.version}" if en else f"第{sub.version}版")
+    if sub.state == SubmissionState.RETURNED:
+        marks.append("returned, no revision yet" if en else "已退修，未收到修改稿")
+    if sub.liaison_id is None:
+        marks.append("not from a liaison" if en else "非联络员报送")
+    return marks
+
+
+def awaiting_review(session: Session, since: datetime, now: datetime, locale: str) -> list[DigestItem]:
+    """Submissions that wait for the unit head's review (the liaison was told what to add): counted."""
+    query = select(Submission.reference, Submission.title).where(Submission.state == SubmissionState.AWAITING_REVIEW)
+    return [DigestItem(ref, title) for ref, title in session.exec(query.order_by(col(Submission.id))).all()]
 
 
 COMMANDS = (
@@ -207,10 +250,28 @@ _SAMPLE = {
 WORKFLOW = Workflow(
     name="screening",
     commands=COMMANDS,
-    digest=(DigestSection("submissions", ("待筛选的报送信息", "Submissions to screen"), queue, decision=True),),
+    digest=(
+        DigestSection("submissions", ("待筛选的报送信息", "Submissions to screen"), queue, decision=True),
+        DigestSection(
+            "awaiting_review",
+            ("待单位负责人审核确认的报送信息", "Submissions waiting for the unit head's review"),
+            awaiting_review,
+            counted=True,
+        ),
+    ),
     samples={
         "submission_adopted": {**_SAMPLE, "outlets": "会刊和商会网站"},
         "submission_rejected": {**_SAMPLE, "reason": "内容与商会会刊栏目定位不符"},
         "submission_returned": {**_SAMPLE, "version": 2, "opinion": "请补充展会成交数据，并附现场照片一张"},
+        "submission_urgent": {
+            **_SAMPLE,
+            "title": "我公司承办2026中国（成都）智能制造高峰论坛",
+            "event_on": "2026-11-24",
+            "photos": 2,
+            "excerpt": "11月24日上午，由我公司承办的2026中国（成都）智能制造高峰论坛在成都开幕……",
+            "adopt_line": "#采用 BS-2026-0042 全部",
+            "revise_line": "#退修 BS-2026-0042 修改意见",
+            "reject_line": "#不采用 BS-2026-0042 原因",
+        },  # fmt: skip
     },
 )

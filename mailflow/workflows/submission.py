@@ -19,12 +19,13 @@ from mailflow.reasons import Reason
 from mailflow.screen.threads import replied_letter
 from mailflow.store import InboundState, Submission, SubmissionState, SubmissionVersion
 from mailflow.submissions import confirms, is_revision
-from mailflow.workflows.contract import Handled, Incoming, Workflow
+from mailflow.workflows.contract import Handled, Handler, Incoming, Workflow
+from mailflow.workflows.screening import tell_if_urgent
 from mailflow.workflows.submission_checks import examine
 from mailflow.workflows.submission_versions import CATEGORY_LABELS, answer, confirm, revise
 from mailflow.workflows.tx import Tx
 
-__all__ = ["CATEGORY_LABELS", "PREFIX", "WORKFLOW", "follow_up", "handle"]
+__all__ = ["CATEGORY_LABELS", "PREFIX", "follow_up", "handle", "workflow"]
 
 PREFIX = "BS"  # 报送
 
@@ -117,13 +118,27 @@ _LETTER = {
     "confirmed": False,
     "decided": "",
 }
-WORKFLOW = Workflow(
-    name="submission",
-    intents={"submission": handle},
-    new_record=frozenset({"submission"}),
-    follow_ups={PREFIX: follow_up},
-    samples={
-        "ack_submission": _LETTER,
-        "submission_review": {**_LETTER, "review_policy": "statement", "late_days": 0},
-    },
-)
+
+
+def workflow(secretariat: tuple[str, ...] = ()) -> Workflow:
+    """`secretariat`: who is told at once of an important event's submission (same-day attention)."""
+
+    def attended(handler: Handler) -> Handler:
+        def run(message: Incoming, tx: Tx) -> Handled:
+            handled = handler(message, tx)
+            if handled.reference and handled.state == InboundState.PROCESSED:
+                tell_if_urgent(tx, handled.reference, secretariat)
+            return handled
+
+        return run
+
+    return Workflow(
+        name="submission",
+        intents={"submission": attended(handle)},
+        new_record=frozenset({"submission"}),
+        follow_ups={PREFIX: attended(follow_up)},
+        samples={
+            "ack_submission": _LETTER,
+            "submission_review": {**_LETTER, "review_policy": "statement", "late_days": 0},
+        },
+    )

@@ -43,6 +43,8 @@ def test_screened_from_the_command_line_then_listed_and_shown(tmp_path: Path) ->
     assert shown["attachments"] == [
         {"name": "展会现场.jpg", "type": "jpeg", "size": len(photo[1]), "width": 1600, "height": 1200}
     ]
+    assert [(v["version"], v["title"], v["photos"]) for v in shown["versions"]] == [(1, "参加机床展", 1)]
+    assert (shown["event_date"], shown["review"]) == ("2026-11-20", "statement")
     table = mailflow(config, "submissions", "list", "--state", "returned")
     assert "BS-2026-0001" in table.stdout and "已退修" in table.stdout
     assert mailflow(config, "submissions", "show", "BS-2026-0404").returncode == 1

@@ -198,3 +198,37 @@ def _until_waiting_on_a_lock(app: App, tries: int = 2000) -> None:
             conn.rollback()
             threading.Event().wait(0.005)
     raise AssertionError("the second transaction never waited on the row")
+
+
+def test_an_important_event_reaches_the_secretariat_at_once_and_a_reply_decides_it(app: App) -> None:
+    body = "11月23日，我公司承办的行业年会在成都召开，\n省市领导出席。\n\n本稿已经单位负责人审核。\n"
+    send(app, make_mail(subject="【会议活动】我公司承办行业年会", body=body))
+    (notice,) = letters(app, "submission_urgent", SECRETARIAT)
+    assert notice.subject == "【重要事件报送·请当日处理】BS-2026-0001 我公司承办行业年会"
+    assert "宏达机械有限公司联络员王芳报送了一则重要会议、活动信息" in notice.text
+    assert "内容摘要：11月23日，我公司承办的行业年会在成都召开， 省市领导出席。 本稿已经单位负责人审核。" in notice.text
+    assert "#采用 BS-2026-0001 全部" in notice.text and notice.reference == "BS-2026-0001"
+    # The secretariat answers the notice itself: a reply to our letter to that address proves the command.
+    reply = make_mail(sender=SECRETARIAT, subject=f"Re: {notice.subject}", body="#采用 BS-2026-0001 网站\n\n> 原文",
+                      headers={"In-Reply-To": f"<{notice.message_id}>"})  # fmt: skip
+    send(app, reply)
+    assert submission(app, "BS-2026-0001").outlets == "site"
+    send(app, make_mail(subject="【报送】我公司参加2026中国机械工业博览会", message_id="<routine@hongda>"))
+    assert len(letters(app, "submission_urgent")) == 1  # routine news waits for the digest
+
+
+def test_a_version_that_comes_after_the_decision_is_listed_for_a_look(app: App, clock: FixedClock) -> None:
+    ref = submit(app)
+    command(app, f"#采用 {ref} 全部")
+    (adopted,) = letters(app, "submission_adopted", LIAISON)
+    clock.advance(hours=1)
+    revision = (
+        "更正稿：" + "11月20日，我公司参加了2026中国国际机床展览会，签约金额达三千万元，现将更正后的稿件报上。" * 2
+    )
+    send(app, make_mail(subject=f"Re: {adopted.subject}", body=revision + "\n\n本稿已经单位负责人审核。",
+                        headers={"In-Reply-To": f"<{adopted.message_id}>"}))  # fmt: skip
+    sub = submission(app, ref)
+    assert (sub.state, sub.version) == ("adopted", 2)
+    with app.store.session() as session:
+        (item,) = screening.queue(session, clock.now(), clock.now(), "zh-CN")
+    assert item.ref == ref and item.command == "show" and "已采用后收到第2版" in item.summary
