@@ -10,39 +10,15 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from builders import PASSED, SECRETARIAT, deliver, make_app, make_mail
+from builders import SECRETARIAT, make_app
+from requesting import BODY, SECURITY, TITLE, add_units, last_message, recipients, requests, rows, secretariat
 from sqlalchemy import event
-from sqlmodel import col, select
+from sqlmodel import select
 
 from mailflow.app import App, request_policy
-from mailflow.daemon import Daemon
 from mailflow.outbound.outbox import letter_body
-from mailflow.store import AuditEntry, InboundMessage, InfoRequest, Liaison, Outbox, RequestRecipient, Unit
+from mailflow.store import AuditEntry
 from mailflow.workflows.requests import Ask, create
-
-SECURITY = {"trusted_authserv_ids": ["mx.chamber.example.org"]}
-TITLE = "2026年度会员企业经营情况调查"
-SUBJECT = f"#征集 {TITLE} 截止 2026-12-15 全体联络员"
-BODY = "各会员单位联络员：\n\n请报送贵单位2026年1-11月主要经济指标及发展中遇到的困难。\n\n商会秘书处"
-
-
-def add_units(app: App, count: int, *, without: int = 0) -> None:
-    """Units U001 … with a leader and an active liaison each; then `without` units with no liaison."""
-    with app.store.session() as session:
-        units = [
-            Unit(
-                name=f"第{n}机械有限公司",
-                code=f"U{n:03d}",
-                leader_name=f"负责人{n}",
-                leader_email=f"boss{n}@unit{n}.cn",
-            )
-            for n in range(1, count + without + 1)
-        ]
-        session.add_all(units)
-        session.flush()
-        session.add_all(
-            [Liaison(unit_id=u.id or 0, name=f"联络员{n}", email=f"liaison{n}@unit{n}.cn") for n, u in enumerate(units[:count], 1)]
-        )  # fmt: skip
 
 
 @pytest.fixture
@@ -51,37 +27,6 @@ def app(tmp_path: Path) -> Iterator[App]:
     add_units(application, 3, without=1)
     yield application
     application.close()
-
-
-def secretariat(
-    app: App, *, subject: str = SUBJECT, body: str = BODY, proven: bool = True, mid: str = "<zj-1@chamber.example.org>"
-) -> None:
-    headers = {"Authentication-Results": PASSED} if proven else {}
-    raw = make_mail(
-        sender=SECRETARIAT, sender_name="秘书处", subject=subject, body=body, headers=headers, message_id=mid
-    )
-    deliver(app.settings.data_dir.parent / "Maildir", raw)
-    Daemon(app).run_once()
-
-
-def rows(app: App, kind: str) -> list[Outbox]:
-    with app.store.session() as session:
-        return list(session.exec(select(Outbox).where(Outbox.kind == kind).order_by(col(Outbox.id))).all())
-
-
-def requests(app: App) -> list[InfoRequest]:
-    with app.store.session() as session:
-        return list(session.exec(select(InfoRequest).order_by(col(InfoRequest.id))).all())
-
-
-def recipients(app: App) -> list[RequestRecipient]:
-    with app.store.session() as session:
-        return list(session.exec(select(RequestRecipient).order_by(col(RequestRecipient.unit_id))).all())
-
-
-def last_message(app: App) -> InboundMessage:
-    with app.store.session() as session:
-        return session.exec(select(InboundMessage).order_by(col(InboundMessage.id).desc())).first()  # type: ignore[return-value]
 
 
 def test_a_proved_request_goes_to_each_active_liaison_and_the_unit_without_one_is_reported(app: App) -> None:

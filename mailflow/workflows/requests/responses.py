@@ -79,7 +79,7 @@ class Responses:
         submission = tx.find(Submission, "reference", handled.reference)
         if submission is not None:
             submission.request_id = request.id
-        answered = tx.local(message.received_at).date()
+        answered = tx.local(message.received_at).date()  # delivered, not read: a backlog is not late
         row = tx.session.exec(
             select(RequestRecipient).where(
                 RequestRecipient.request_id == request.id, RequestRecipient.unit_id == message.unit_id
@@ -88,8 +88,12 @@ class Responses:
         first = row is not None and row.answered_at is None
         if row is not None and first:
             row.answered_at, row.answer_inbound_id = message.received_at, message.inbound_id
+            if submission is not None and submission.id is None:
+                tx.session.flush()  # the submission's id, for the row that names it
             row.submission_id = submission.id if submission is not None else None
             row.late = answered > request.due
+            if not row.late:  # came in time, read after the close (the daemon was down): no miss
+                row.missed = False
         if handled.reply is None or handled.reply.kind != "ack_submission":
             return handled  # the submission's own answer (what to add before it is complete) comes first
         closed = tx.local(request.closed_at).date() if request.closed_at else None
