@@ -45,7 +45,7 @@ def secretariat(
     raw = make_mail(
         sender=SECRETARIAT, sender_name="秘书处", subject=subject, body=body, headers=headers, message_id=mid
     )
-    deliver(app.settings.data_dir.parent / "Maildir", raw)
+    deliver_now(app, raw)
     Daemon(app).run_once()
 
 
@@ -86,12 +86,17 @@ def liaison_mail(
         sender=sender or f"liaison{n}@unit{n}.cn", sender_name=f"联络员{n}", subject=subject, body=body,
         headers=headers, attachments=attachments, date=at,
     )  # fmt: skip
-    maildir = app.settings.data_dir.parent / "Maildir"
-    key = deliver(maildir, raw)
-    stamp = app.clock.now().timestamp()  # delivered now, by the test's clock
-    os.utime(maildir / "new" / key, (stamp, stamp))
+    deliver_now(app, raw)
     Daemon(app).run_once()
     return last_message(app)
+
+
+def deliver_now(app: App, raw: bytes) -> None:
+    """Into the Maildir, delivered now by the test's clock (the file's time is the delivery time)."""
+    maildir = app.settings.data_dir.parent / "Maildir"
+    key = deliver(maildir, raw)
+    stamp = app.clock.now().timestamp()
+    os.utime(maildir / "new" / key, (stamp, stamp))
 
 
 def text_of(app: App, letter: Outbox) -> str:

@@ -159,3 +159,11 @@ def test_at_the_due_date_each_unit_that_did_not_answer_in_time_gets_a_miss(app: 
     assert ack.recipients == ["liaison3@unit3.cn"]
     assert "本任务已于2026年12月16日（星期三）结束征集（截止日期为2026年12月15日（星期二））" in ack.text
     assert "晚于截止日期 63 天送达，已按逾期报送登记在案" in ack.text
+
+
+def test_an_answer_run_again_makes_no_second_submission_and_no_second_answer(app: App) -> None:
+    letter = letter_to(app, 1)
+    message = liaison_mail(app, 1, subject=f"回复：{letter.subject}", body=ANSWER, replying=letter)
+    assert app.pipeline.reprocess(message.id or 0) == "processed"
+    assert len(submissions(app)) == 1 and len(rows(app, "ack_request_response")) == 1
+    assert recipients(app)[0].answer_inbound_id == message.id

@@ -73,7 +73,9 @@ class Responses:
         refused = tuple(r for check in message.checks for r in check.reasons)
         if refused:  # a follow-up's files were left to us to judge (steps.validate): as a submission's
             return Handled(InboundState.REJECTED, refused)
-        handled = self.submit(message, tx)
+        done = tx.find(Submission, "inbound_id", message.inbound_id)  # a reprocess: made the first time
+        made = Handled(reference=done.reference, reply=Reply("ack_submission", {})) if done else None
+        handled = made or self.submit(message, tx)
         if handled.state != InboundState.PROCESSED or handled.reference is None:
             return handled
         submission = tx.find(Submission, "reference", handled.reference)
