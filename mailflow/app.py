@@ -34,6 +34,7 @@ from mailflow.workflows.commands import CommandDesk
 from mailflow.workflows.digest import Digest, DigestPolicy
 from mailflow.workflows.registry import Registry, standard
 from mailflow.workflows.replies import Replies
+from mailflow.workflows.requests import RequestPolicy, Requests, WorkCalendar
 from mailflow.workflows.roster import Publication, RosterPolicy
 from mailflow.workflows.tx import Tx
 
@@ -122,8 +123,18 @@ def make_registry(settings: Settings, renderer: Renderer) -> Registry:
     desk = CommandDesk(settings.security.commands, chamber.locale)
     circulars = Circulars(circular_policy(settings))
     roster = make_roster(settings, renderer).workflow()
+    requests = Requests(
+        request_policy(settings), renderer=renderer, zone=chamber.zone, message_id_domain=chamber.message_id_domain
+    )
     registry = Registry.build(
-        standard(digest.workflow(), roster, desk=desk, secretariat=chamber.secretariat, circulars=circulars)
+        standard(
+            digest.workflow(),
+            roster,
+            desk=desk,
+            secretariat=chamber.secretariat,
+            circulars=circulars,
+            requests=requests,
+        )  # fmt: skip
     )
     digest.registry = desk.registry = registry  # both list what every workflow declares
     return registry
@@ -156,6 +167,17 @@ def circular_policy(settings: Settings) -> CircularPolicy:
         max_attachment_bytes=int(circulars.max_attachments_mb * MB),
         proof=settings.security.commands,
         digest_days=circulars.digest_days,
+    )
+
+
+def request_policy(settings: Settings) -> RequestPolicy:
+    """Requests for information: when reminders go, by the working days of the chamber's calendar."""
+    holidays = settings.holidays
+    return RequestPolicy(
+        proof=settings.security.commands,
+        remind_working_days=settings.requests.remind_working_days,
+        remind_at=settings.requests.remind_at,
+        calendar=WorkCalendar(frozenset(holidays.extra_off), frozenset(holidays.extra_workdays)),
     )
 
 

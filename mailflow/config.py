@@ -312,6 +312,29 @@ class CircularSettings(_Frozen):
     digest_days: int = Field(7, ge=0, le=60)  # the digest reports the delivery of circulars this recent
 
 
+class HolidaySettings(_Frozen):
+    """The chamber's own holidays and working days, over the State Council's that chinese-calendar
+    knows: for a year the package does not cover yet, and for local days off or Saturdays worked."""
+
+    extra_off: tuple[date, ...] = ()  # days off that are not weekends: 2027-01-01, 2027-02-08 …
+    extra_workdays: tuple[date, ...] = ()  # adjusted workdays (调休) that fall on a weekend
+
+    @model_validator(mode="after")
+    def _not_both(self) -> HolidaySettings:
+        both = sorted(set(self.extra_off) & set(self.extra_workdays))
+        if both:
+            days = ", ".join(d.isoformat() for d in both)
+            raise ValueError(f"extra_off and extra_workdays both list {days}; a day is one or the other")
+        return self
+
+
+class RequestSettings(_Frozen):
+    """Requests for information (报送任务) from the secretariat, with a due date (Art. 4)."""
+
+    remind_working_days: int = Field(3, ge=0, le=30)  # reminders this many working days before the due date; 0: none
+    remind_at: ClockTime = "09:00"  # local time of the daily reminders
+
+
 class SecuritySettings(_Frozen):
     """Whom we believe about who wrote a message."""
 
@@ -345,6 +368,8 @@ class Settings(_Frozen):
     roster: RosterSettings = RosterSettings()
     security: SecuritySettings = SecuritySettings()
     circulars: CircularSettings = CircularSettings()
+    holidays: HolidaySettings = HolidaySettings()
+    requests: RequestSettings = RequestSettings()
     # Folder of the config file: relative paths are resolved against it.
     base_dir: Path = Path(".")
 

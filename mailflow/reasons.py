@@ -167,6 +167,48 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "发送对象（{audience}）中没有可发送的邮箱，通知未发出",
         "no address to send to among {audience}; nothing was sent",
     ),
+    # Requests for information (workflows.requests): refused before anything is queued.
+    "unauthenticated_request": (
+        "秘书处报送任务未能证实来自 {email}（既无本方服务器的 DKIM/DMARC 通过记录，也不是对发往该邮箱的本方邮件的回复），未发出，也未回复",
+        "a request from {email} that could not be proved (no DKIM/DMARC pass from our server, and not a reply"
+        " to a letter we sent to that address); not sent and not answered",
+    ),
+    "request_secretariat_only": ("只有商会秘书处可以发出报送任务", "only the chamber's secretariat may send requests"),
+    "request_no_line": (
+        "未在您本人所写的内容中找到“#征集”行，报送任务未发出",
+        "no #request line in your own text; nothing was sent",
+    ),
+    "request_with_commands": (
+        "报送任务中含有指令行（{lines}），为免误发，任务未发出",
+        "the request holds command lines ({lines}); to send nothing by mistake, nothing was sent",
+    ),
+    "request_no_title": ("报送任务没有标题，未发出", "the request has no title; nothing was sent"),
+    "request_no_body": ("报送任务没有正文（征集内容和要求），未发出", "the request has no text; nothing was sent"),
+    "request_no_due": ("报送任务未写明截止日期，未发出", "the request names no due date; nothing was sent"),
+    "request_bad_due": (
+        "无法识别截止日期“{text}”，报送任务未发出",
+        "the due date {text!r} cannot be read; nothing was sent",
+    ),
+    "request_due_passed": (
+        "截止日期 {due} 不晚于今天（{today}），报送任务未发出",
+        "the due date {due} is not after today ({today}); nothing was sent",
+    ),
+    "request_no_audience": (
+        "报送任务未写明报送对象（全体联络员或单位代码），未发出",
+        "the request names nobody to ask (all liaisons, or units' codes); nothing was sent",
+    ),
+    "request_unknown_units": (
+        "以下代码不属于任何会员单位：{codes}，报送任务未发出",
+        "these codes name no member unit: {codes}; nothing was sent",
+    ),
+    "request_no_recipients": (
+        "所选单位均无在岗联络员，报送任务未发出",
+        "none of the units asked has an active liaison; nothing was sent",
+    ),
+    "request_receipt_only": (
+        "对报送任务 {reference} 的“收到”回复，不作为报送",
+        "an acknowledgement of the request {reference}, not an answer to it",
+    ),
 }
 
 
@@ -244,6 +286,46 @@ FIXES: dict[str, tuple[str, str]] = {
     "circular_no_recipients": (
         "请先导入会员名录（mailflow units import），或核对发送对象后重新发送。",
         "Import the member registry first (mailflow units import), or check the audience, and send it again.",
+    ),
+    "request_no_line": (
+        "请在主题或正文中单独写一行“#征集 标题 截止 2026-12-15 全体联络员”后重新发送。",
+        "Write a line of its own, #request title due 2026-12-15 all, and send it again.",
+    ),
+    "request_with_commands": (
+        "报送任务与指令请分开发送；如该行是任务正文，请去掉行首的“#”。",
+        "Send requests and commands in separate messages; if the line belongs to the text, remove its leading #.",
+    ),
+    "request_no_title": (
+        "请写成“#征集 标题 截止 2026-12-15 全体联络员”，或以邮件主题作为标题，后重新发送。",
+        "Write #request title due 2026-12-15 all, or give the title as the subject, and send it again.",
+    ),
+    "request_no_body": (
+        "请在正文中写明征集的内容和要求后重新发送。",
+        "Write what is asked, and how, in the body, and send it again.",
+    ),
+    "request_no_due": (
+        "请在“#征集”行中写明“截止 2026-12-15”（也可写 2026年12月15日、12月15日）后重新发送。",
+        "Write the due date in the #request line, due 2026-12-15, and send it again.",
+    ),
+    "request_bad_due": (
+        "请写成“截止 2026-12-15”“截止 2026年12月15日”或“截止 12月15日”后重新发送。",
+        "Write the date as due 2026-12-15, and send it again.",
+    ),
+    "request_due_passed": (
+        "请核对截止日期，写一个今天以后的日期后重新发送。",
+        "Check the due date, give one after today, and send it again.",
+    ),
+    "request_no_audience": (
+        "请在截止日期后写“全体联络员”，或写出单位代码（以逗号分隔）后重新发送。",
+        "After the due date write all, or the units' codes separated by commas, and send it again.",
+    ),
+    "request_unknown_units": (
+        "请核对单位代码（mailflow units list 可查）后重新发送。",
+        "Check the codes (mailflow units list shows them) and send it again.",
+    ),
+    "request_no_recipients": (
+        "请先为这些单位登记联络员（mailflow units import），或核对单位代码后重新发送。",
+        "Register the units' liaisons first (mailflow units import), or check the codes, and send it again.",
     ),
 }
 

@@ -18,6 +18,7 @@ from mailflow.members import SheetError, SheetResult, UnitRow, read_units, write
 from mailflow.members.registry import ImportReport, active_liaisons, apply_rows, check_against_store, has_changes
 from mailflow.reasons import in_locale
 from mailflow.store import AuditEntry, Change, Liaison, LiaisonStatus, Unit
+from mailflow.workflows.requests.standing import ART4, streaks
 
 from mailflow.cli.base import ConfigOpt, JsonOpt, StateOpt, _app, err, liaisons_app, out, units_app
 from mailflow.cli.listing import _print_lines
@@ -220,7 +221,8 @@ def units_show(code: Annotated[str, typer.Argument(help="统一社会信用代�
 
 @liaisons_app.command("list")
 def liaisons_list(config: ConfigOpt = None, as_json: JsonOpt = False, state: StateOpt = None) -> None:
-    """One line per liaison: unit, name, email, status and dates (all states unless --state)."""
+    """One line per liaison: unit, name, email, status and dates (all states unless --state), and the
+    requests missed in a row, counted back from the latest closed one (Art. 4 counts two: marked)."""
     for name in state or []:
         if name not in LiaisonStatus.ALL:
             err.print(f"unknown state {name!r}; known: {', '.join(LiaisonStatus.ALL)}")
@@ -229,11 +231,13 @@ def liaisons_list(config: ConfigOpt = None, as_json: JsonOpt = False, state: Sta
         query = select(Liaison, Unit.name).join(Unit, col(Unit.id) == col(Liaison.unit_id)).order_by(col(Liaison.id))
         if state:
             query = query.where(col(Liaison.status).in_(state))
+        missed = streaks(session)
         items = [
             {
                 "unit": unit_name, "name": liaison.name, "email": liaison.email, "phone": liaison.phone, "status": liaison.status,
                 "started_on": liaison.started_on.isoformat() if liaison.started_on else None,
                 "ended_on": liaison.ended_on.isoformat() if liaison.ended_on else None,
+                "consecutive_misses": missed.get(liaison.id or 0, 0), "art4": missed.get(liaison.id or 0, 0) >= ART4,
             }
             for liaison, unit_name in session.exec(query).all()
         ]  # fmt: skip
@@ -241,7 +245,13 @@ def liaisons_list(config: ConfigOpt = None, as_json: JsonOpt = False, state: Sta
         out.print_json(json.dumps(items, ensure_ascii=False))
         return
     keys = ("unit", "name", "email", "status", "started_on", "ended_on")
-    _print_lines(keys, [tuple(str(i[k] or "") for k in keys) for i in items])
+    lines = [(*(str(i[k] or "") for k in keys), _misses(i["consecutive_misses"])) for i in items]  # type: ignore[arg-type]
+    _print_lines((*keys, "missed in a row"), lines)
+
+
+def _misses(count: int) -> str:
+    """Requests missed in a row; those Art. 4 counts marked."""
+    return f"{count} ⚠ Art. 4" if count >= ART4 else str(count or "")
 
 
 def _active(session: Session, unit: Unit) -> Liaison | None:

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from datetime import date
 
 import typer
 from rich.markup import escape
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, col, select
 
 from mailflow import demo as demo_mail
-from mailflow.app import MB, data_paths, make_registry, make_renderer, make_source, make_transport
+from mailflow.app import MB, data_paths, make_registry, make_renderer, make_source, make_transport, request_policy
 from mailflow.classify import load_rules
 from mailflow.config import Settings, config_path
 from mailflow.daemon import Daemon
 from mailflow.errors import ConfigError, DeliveryError, SourceError, StoreError
 from mailflow.outbound.smtp import SmtpTransport
+from mailflow.store import InfoRequest
 from mailflow.store.db import make_engine, migrate, schema_status, write_probe
 from mailflow.store.faults import data_probe
 from mailflow.store.health import read_health
@@ -26,6 +30,7 @@ from mailflow.cli.base import (
     SKELETON,
     ConfigOpt,
     _app,
+    _clock,
     _config_failure,
     _settings,
     app,
@@ -84,6 +89,8 @@ def check(config: ConfigOpt = None) -> None:
     _refuse_template_errors(settings, LOCALES)
     out.print(f"[green]✓[/] templates: every kind renders with sample data in {', '.join(LOCALES)}")
     failed = not _check_database(settings)
+    if not failed:
+        _check_holidays(settings)
     for src in settings.sources:
         source = make_source(src, settings)
         try:
@@ -121,6 +128,41 @@ def _check_database(settings: Settings) -> bool:
     else:
         out.print(f"[yellow]![/] database at schema {current}, newest is {head} (`mailflow run` or `init` upgrades it)")
     return _check_store_health(settings)
+
+
+def _check_holidays(settings: Settings) -> None:
+    """Which years' working days are known, and a warning for each open request due in a year nobody
+    covers (neither chinese-calendar nor holidays.extra_*): its reminder day is a guess. Never fails."""
+    policy = request_policy(settings)
+    calendar = policy.calendar
+    first, last = calendar.package_years()
+    ours = sorted({d.year for d in (*calendar.extra_off, *calendar.extra_workdays)})
+    added = f"; config adds {', '.join(map(str, ours))}" if ours else ""
+    out.print(f"[green]✓[/] holidays: chinese-calendar covers {first}–{last}{added}", highlight=False)
+    year = _clock(settings).now().astimezone(settings.chamber.zone).year  # MAILFLOW_NOW rehearses a year too
+    for uncovered in calendar.uncovered([date(year, 12, 31), date(year + 1, 12, 31)]):
+        out.print(
+            f"[yellow]![/] holidays of {uncovered} are not known: requests due then count working days as Monday"
+            " to Friday; enter that year's days off and adjusted workdays under holidays.extra_off and"
+            " holidays.extra_workdays",
+            highlight=False,
+        )
+    engine = make_engine(settings.database_url, busy_timeout=CHECK_TIMEOUT, reader=True)
+    try:
+        with Session(engine) as session:
+            waiting = session.exec(select(InfoRequest).where(col(InfoRequest.closed_at).is_(None))).all()
+            for request in waiting:
+                remind = policy.remind_on(request.due)
+                for uncovered in calendar.uncovered([request.due, *([remind] if remind else [])]):
+                    out.print(
+                        f"[yellow]![/] {request.reference} is due {request.due}, in {uncovered}, whose holidays"
+                        " nobody covers: its reminder day is counted Monday to Friday",
+                        highlight=False,
+                    )
+    except SQLAlchemyError:  # a schema not yet upgraded has no requests: `run` or `init` upgrades it
+        pass
+    finally:
+        engine.dispose()
 
 
 def _check_store_health(settings: Settings) -> bool:

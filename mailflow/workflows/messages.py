@@ -1,6 +1,7 @@
-"""Messages with no workflow of their own yet (meeting replies, dues receipts, answers to a request):
-each is numbered SJ- (收件) and acknowledged, and the secretariat reads it. The meeting, dues and
-request workflows take these intents over as they come."""
+"""Messages with no workflow of their own yet (meeting replies, dues receipts): each is numbered SJ-
+(收件) and acknowledged, and the secretariat reads it. The meeting and dues workflows take these
+intents over as they come; the requests workflow took `request_response`, and acknowledges here an
+answer it cannot tie to a request."""
 
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ def acknowledge(message: Incoming, tx: Tx) -> Handled:
 
 WORKFLOW = Workflow(
     name="messages",
-    intents=dict.fromkeys(LABELS, acknowledge),
-    labels=LABELS,
+    intents=dict.fromkeys(("rsvp", "dues_receipt"), acknowledge),
+    labels={intent: LABELS[intent] for intent in ("rsvp", "dues_receipt")},
     samples={
         "ack_message": {
             "name": "王芳",

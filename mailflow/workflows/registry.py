@@ -16,6 +16,7 @@ from mailflow.jobs.scheduler import Job
 from mailflow.workflows import commands, digest, members, messages, replies, roster, screening, submission
 from mailflow.workflows.circular import Circulars
 from mailflow.workflows.contract import CommandSpec, DigestSection, Handler, Workflow
+from mailflow.workflows.requests import Requests
 
 T = TypeVar("T")
 
@@ -102,11 +103,13 @@ def standard(
     desk: commands.CommandDesk | None = None,
     secretariat: tuple[str, ...] = (),
     circulars: Circulars | None = None,
+    requests: Requests | None = None,
 ) -> tuple[Workflow, ...]:
     """The chamber's workflows in digest order; `extra` (the digest, built with the templates) last.
-    `desk` is the command workflow, to be bound to the registry once built (#帮助 lists it);
-    `secretariat` is told of registrations and changes at once; `circulars` the circular workflow
-    with the chamber's policy (the defaults when None)."""
+        `desk` is the command workflow, to be bound to the registry once built (#帮助 lists it);
+        `secretariat` is told of registrations and changes at once; `circulars` the circular workflow
+        with the chamber's policy (the defaults when None); `requests` the requests for information (the
+    defaults, without their daily jobs, when None)."""
     commands_workflow = (desk or commands.CommandDesk()).workflow()
     return (
         members.workflow(secretariat),
@@ -116,6 +119,7 @@ def standard(
         commands_workflow,
         replies.WORKFLOW,
         (circulars or Circulars()).workflow(),
+        (requests or Requests()).workflow(),
         *extra,
     )
 

@@ -130,7 +130,10 @@ class Tx:
         """
         if self.renderer is None:
             raise RuntimeError("this transaction cannot write letters (no templates given)")
-        rendered = self.renderer.render(kind, values, sent_on=local_date(self.now, self.zone, self.renderer.locale))
+        locale = self.renderer.locale
+        rendered = self.renderer.render(
+            kind, localized(values, locale), sent_on=local_date(self.now, self.zone, locale)
+        )
         draft = Draft(key="", kind=kind, recipients=(), rendered=rendered, reference=reference, attachments=attachments)
         return queue_to_each(self.session, draft, to, now=self.now, message_id_domain=self.message_id_domain)
 

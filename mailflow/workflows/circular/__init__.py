@@ -16,13 +16,13 @@ From the command line: `mailflow circular send` runs the same `sending.send`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from mailflow.reasons import Reason
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from mailflow.store import Circular, InboundMessage, InboundState
+from mailflow.store import Circular, InboundMessage, InboundState, InfoRequest
 from mailflow.workflows import proof
 from mailflow.workflows.circular import status
 from mailflow.workflows.circular.reading import AUDIENCES, LABELS, LIAISONS, read_circular
@@ -31,6 +31,8 @@ from mailflow.workflows.contract import Handled, Incoming, Reply, Workflow
 from mailflow.workflows.tx import Tx
 
 __all__ = ["CircularPolicy", "Circulars", "File", "Queued", "Request", "send"]
+
+Made = TypeVar("Made", Circular, InfoRequest)  # the records a secretariat mail makes, once
 
 
 class Circulars:
@@ -54,7 +56,7 @@ class Circulars:
         if not proof.proven(message, tx.session, self.policy.proof):
             why = Reason("unauthenticated_circular", {"email": message.sender, "policy": self.policy.proof})
             return Handled(InboundState.HELD, (why,))
-        done = sent_before(message, tx)
+        done = sent_before(message, tx, Circular)
         if done is not None:  # sent when the mail first came: once, whatever happens after
             values = report(Queued(done)) | {"repeated": done.inbound_id != message.inbound_id}
             return Handled(reference=done.reference, reply=Reply("circular_report", values))
@@ -81,16 +83,16 @@ class Circulars:
         return Handled(reference=outcome.circular.reference, reply=Reply("circular_report", report(outcome)))
 
 
-def sent_before(message: Incoming, tx: Tx) -> Circular | None:
-    """The circular this mail made already: when it ran before (a reprocess), or when a copy of it
-    did (the same Message-ID, sender and subject: a copy the archiver kept as a duplicate, then
-    reprocessed by hand). A Message-ID alone is not enough: some mailers reuse one."""
-    done = tx.find(Circular, "inbound_id", message.inbound_id)
+def sent_before(message: Incoming, tx: Tx, model: type[Made]) -> Made | None:
+    """The circular (or request: `model`) this mail made already: when it ran before (a reprocess),
+    or when a copy of it did (the same Message-ID, sender and subject: a copy the archiver kept as a
+    duplicate, then reprocessed by hand). A Message-ID alone is not enough: some mailers reuse one."""
+    done = tx.find(model, "inbound_id", message.inbound_id)
     if done is not None or not message.mail.message_id:
         return done
     copies = (
-        select(Circular)
-        .join(InboundMessage, col(InboundMessage.id) == col(Circular.inbound_id))
+        select(model)
+        .join(InboundMessage, col(InboundMessage.id) == col(model.inbound_id))
         .where(
             col(InboundMessage.message_id) == message.mail.message_id[:998],
             func.lower(col(InboundMessage.sender)) == message.sender,

@@ -19,13 +19,28 @@ class Recipient:
     address: str  # as registered
     unit_id: int
     role: str  # liaison | leader
+    liaison_id: int | None = None  # the liaison's row, for a liaison
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A unit that gets nothing: no active liaison, or no leader's address."""
+
+    unit_id: int
+    code: str
+    name: str
 
 
 @dataclass(frozen=True)
 class Audience:
     recipients: tuple[Recipient, ...]  # by unit, a unit's liaisons before its leader; each address once
-    without: tuple[str, ...]  # units (names) that get nothing: no active liaison, or no leader's address
+    skipped: tuple[Skipped, ...]  # units that get nothing
     unknown: tuple[str, ...]  # codes that name no unit
+
+    @property
+    def without(self) -> tuple[str, ...]:
+        """The names of the units that get nothing."""
+        return tuple(s.name for s in self.skipped)
 
     def count(self, role: str) -> int:
         return sum(1 for r in self.recipients if r.role == role)
@@ -38,29 +53,31 @@ def gather(session: Session, audience: str, codes: Sequence[str] = ()) -> Audien
         query = query.where(col(Unit.code).in_(list(codes)))
     units = session.connection().execute(query).all()  # Core: rows of columns need no ORM
     unknown = tuple(c for c in codes if c not in {code for _, _, code, _ in units})
-    liaisons: dict[int, list[str]] = {}
+    liaisons: dict[int, list[tuple[str, int]]] = {}
     if audience != LEADERS:
-        found = select(Liaison.unit_id, Liaison.email).where(Liaison.status == LiaisonStatus.ACTIVE)
+        found = select(Liaison.unit_id, Liaison.email, Liaison.id).where(Liaison.status == LiaisonStatus.ACTIVE)
         if codes:
             found = found.where(col(Liaison.unit_id).in_([uid for uid, *_ in units]))
-        for unit_id, email in session.connection().execute(found.order_by(col(Liaison.id))).all():
-            liaisons.setdefault(unit_id, []).append(email)
+        for unit_id, email, liaison_id in session.connection().execute(found.order_by(col(Liaison.id))).all():
+            liaisons.setdefault(unit_id, []).append((email, liaison_id))
     recipients: list[Recipient] = []
     seen: set[str] = set()
-    without: list[str] = []
-    for uid, name, _, leader in units:
+    skipped: list[Skipped] = []
+    for uid, name, code, leader in units:
         if uid is None:
             continue
-        wanted = [(a, LIAISON) for a in liaisons.get(uid, [])] if audience != LEADERS else []
-        wanted += [(leader, LEADER)] if audience != LIAISONS and leader else []
-        usable = [(a.strip(), role) for a, role in wanted if _usable(a)]
+        wanted: list[tuple[str, str, int | None]] = []
+        if audience != LEADERS:
+            wanted += [(a, LIAISON, lid) for a, lid in liaisons.get(uid, [])]
+        wanted += [(leader, LEADER, None)] if audience != LIAISONS and leader else []
+        usable = [(a.strip(), role, lid) for a, role, lid in wanted if _usable(a)]
         if not usable:
-            without.append(name)
-        for address, role in usable:
+            skipped.append(Skipped(uid, code, name))
+        for address, role, lid in usable:
             if address.lower() not in seen:
                 seen.add(address.lower())
-                recipients.append(Recipient(address, uid, role))
-    return Audience(tuple(recipients), tuple(without), unknown)
+                recipients.append(Recipient(address, uid, role, lid))
+    return Audience(tuple(recipients), tuple(skipped), unknown)
 
 
 def _usable(address: str) -> bool:
