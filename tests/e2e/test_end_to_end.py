@@ -150,7 +150,7 @@ def test_a_liaison_mail_is_acknowledged_through_real_servers(
         original = setup.append(1)
         wait_until(lambda: len(recorder.received) == 1, daemon)
         (ack,) = received(recorder)
-        assert subject(ack) == f"【已收到】BS-2026-0001 {SUBJECT}（1）"
+        assert subject(ack) == f"【已收到】BS-2026-0001 {SUBJECT.removeprefix('【报送】')}（1）"
         assert ack["To"] == LIAISON and ack["In-Reply-To"] == f"<{original}>" and ack["References"] == f"<{original}>"
         assert ack["Auto-Submitted"] == "auto-replied"
         body = next(p for p in ack.walk() if p.get_content_type() == "text/plain").get_payload(decode=True)

@@ -119,7 +119,7 @@ def test_an_acknowledgement_and_a_bounce_go_through_a_real_postfix(
 
     ack = email.message_from_bytes(server.wait_for(LIAISON))
     reference = f"BS-{this_year()}-0001"
-    assert decoded_subject(ack) == f"【已收到】{reference} {SUBJECT}（1）"
+    assert decoded_subject(ack) == f"【已收到】{reference} {SUBJECT.removeprefix('【报送】')}（1）"
     assert ack["In-Reply-To"] == f"<{original}>" and ack["References"] == f"<{original}>"
     assert f"登记编号为 {reference}" in text_of(ack)
     assert ack["Return-Path"] == f"<{SECRETARIAT}>"  # the envelope sender, which bounces come back to
