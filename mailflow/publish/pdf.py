@@ -25,8 +25,10 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 import weasyprint
+from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from mailflow.errors import PublishError
 
@@ -77,7 +79,31 @@ def version_key() -> str:
     return f"weasyprint {weasyprint.__version__}"
 
 
+ISSUE = "https://issue.invalid/"  # the base the HTML's relative links resolve against while it is typeset
+
+
+class _IssueFiles(URLFetcher):
+    """Serves ISSUE/<path> from the issue's folder, and nothing else: no network, no other file.
+
+    A fixed base rather than the folder's file:// URL, because WeasyPrint names each image in the
+    PDF after its URL: the same issue built in another folder must give the same bytes.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__()
+        self.folder = folder.resolve()
+
+    def fetch(self, url: str, headers: object = None) -> URLFetcherResponse:
+        if not url.startswith(ISSUE):
+            raise ValueError(f"not one of the issue's files: {url}")
+        path = (self.folder / unquote(url[len(ISSUE) :].split("?")[0])).resolve()
+        if self.folder not in path.parents:
+            raise ValueError(f"not one of the issue's files: {url}")
+        return URLFetcherResponse(url, path.read_bytes(), {"Content-Type": "image/jpeg"}, 200)
+
+
 def typeset(html: bytes, folder: Path) -> tuple[bytes, int]:
     """(PDF bytes, pages) of `html`, whose images are relative to `folder`."""
-    document = weasyprint.HTML(string=html.decode("utf-8"), base_url=str(folder) + "/").render()
+    source = weasyprint.HTML(string=html.decode("utf-8"), base_url=ISSUE, url_fetcher=_IssueFiles(folder))
+    document = source.render()
     return document.write_pdf(), len(document.pages)

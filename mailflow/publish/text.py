@@ -7,8 +7,9 @@ None of that is the article. What is cut (and nothing else, so an article is nev
   Foxmail/Outlook header block starting 发件人：/From:) or a signature delimiter line ("-- ");
 - lines quoted with ">";
 - a short first line that addresses someone (秘书处：, 尊敬的秘书处领导：);
-- at the end, short lines that are a sign-off (此致 敬礼, 谢谢), the liaison's or unit's name,
-  a date, a phone or mail line, or the unit head's review statement (已经单位负责人审核).
+- at the end, short lines that are a sign-off (此致 敬礼, 谢谢), the liaison's or unit's name or
+  any name alone on its line (two to four characters, no punctuation), a date, a phone or mail
+  line, or the unit head's review statement (已经单位负责人审核).
 Each remaining non-empty line is a paragraph (Chinese mail writes one paragraph per line); the
 indent people type (two ideographic spaces) is taken off, since the layout indents every paragraph.
 """
@@ -32,6 +33,7 @@ _CONTACT = re.compile(
     r"^(电话|電話|手机|手機|联系电话|联系人|tel|phone|mobile|邮箱|e-?mail|地址)\s*[:：]?", re.IGNORECASE
 )
 _REVIEW = re.compile(r"(单位|公司)?(主要)?(负责人|领导|總經理|总经理).{0,6}(审核|审阅|审定|审批|同意)")
+_NAME = re.compile(r"^[\u4e00-\u9fff·]{2,4}$")  # a line of two to four characters alone: a signed name
 _TAIL_LINE = 30  # a sign-off line is short; a longer line at the end is the article's own
 
 
@@ -58,6 +60,7 @@ def _closing_line(line: str, names: set[str]) -> bool:
     bare = line.strip("（）() ")
     return (
         bare in names
+        or bool(_NAME.match(bare))
         or any(bare.startswith(name) and len(bare) - len(name) <= 8 for name in names)
         or bool(_SIGN_OFF.match(line) or _DATE.match(line) or _CONTACT.match(line) or _REVIEW.search(line))
     )

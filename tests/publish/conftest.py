@@ -4,16 +4,21 @@ the screening command sets (state, outlets, decided_at)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
-from builders import LIAISON, add_liaison, deliver, make_image, make_jpeg, make_mail
+from builders import LIAISON, add_liaison, deliver, make_image, make_jpeg, make_mail, write_config
 from sqlmodel import col, select
 
 from mailflow.app import App
 from mailflow.daemon import Daemon
-from mailflow.store import Submission, SubmissionState
+from mailflow.store import BlobStore, InboundMessage, Liaison, StoredAttachment, Submission, SubmissionState, Unit
 
 OTHER_LIAISON = "liming@jinniu-pump.cn"
 LEADER = "leader@hongda-machinery.cn"  # the unit head of 宏达 (builders.add_liaison): not a liaison
@@ -111,3 +116,67 @@ def published(app: App) -> dict[str, str]:
     adopt(app, refs["hostile"], "site", datetime(2026, 11, 28, 3, 0, tzinfo=UTC))
     adopt(app, refs["rejected"], "all", datetime(2026, 12, 4, 1, 0, tzinfo=UTC), state=SubmissionState.REJECTED)
     return refs
+
+
+def seed(app: App, count: int, *, start: datetime, outlets: str = "all", photos: int = 1) -> list[str]:
+    """`count` adopted submissions written straight into the store (units, liaisons, mails, photo rows,
+    JPEG blobs in data/attachments), one every hour from `start`; every third is not liaison-written.
+    For sizes the pipeline would take long to make; the references, oldest first."""
+    blobs = BlobStore(app.settings.data_dir / "attachments", fsync=False)
+    digests = blobs.put_many([make_jpeg(width=1024 + n, height=768) for n in range(max(1, photos) * 3)])
+    categories = ("news", "technology", "demand", "event")
+    with app.store.session() as session:
+        units = [Unit(name=f"成都第{n:03d}机械有限公司", code=f"S{n:04d}") for n in range(max(1, count // 5))]
+        session.add_all(units)
+        session.flush()
+        liaisons = [Liaison(unit_id=u.id or 0, name=f"联络员{n}", email=f"l{n}@s{n}.cn") for n, u in enumerate(units)]
+        mails = [
+            InboundMessage(source="seed", folder="INBOX", uid=f"{start:%Y%m%d}-{n}", sha256="0" * 64)
+            for n in range(count)
+        ]
+        session.add_all([*liaisons, *mails])
+        session.flush()
+        refs = []
+        for n, mail in enumerate(mails):
+            unit, liaison = units[n % len(units)], liaisons[n % len(units)]
+            refs.append(f"BS-{start.year}-{n + 1 + 5000:05d}")
+            session.add(
+                Submission(
+                    reference=refs[-1], inbound_id=mail.id or 0, unit_id=unit.id, category=categories[n % 4],
+                    liaison_id=None if n % 3 == 2 else liaison.id, title=f"【报送】第{n}条：我公司新产品下线",
+                    text=f"秘书处：\n{unit.name}第{n}条信息，新型数控机床下线。\n联络员{n}", photo_count=photos,
+                    state=SubmissionState.ADOPTED, outlets=outlets, decided_at=start + timedelta(hours=n),
+                )
+            )  # fmt: skip
+            for k in range(photos):
+                digest = digests[(n + k) % len(digests)]
+                session.add(
+                    StoredAttachment(
+                        inbound_id=mail.id or 0, sha256=digest, filename=f"{k}.jpg", original_name=f"照片{k}.jpg",
+                        declared_type="image/jpeg", detected_type="jpeg", size=60_000, width=1024 + (n + k) % len(digests), height=768,
+                    )
+                )  # fmt: skip
+    return refs
+
+
+CHAMBER = "成都市机械制造业商会"
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def cli(app: App, tmp_path: Path) -> Cli:
+    """cli(*args, env=None): `python -m mailflow ARGS --config …` on the `app` fixture's store, as a user runs it."""
+    config = write_config(tmp_path, chamber={"name": CHAMBER})
+
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "mailflow", *args, "--config", str(config)]
+        return subprocess.run(command, capture_output=True, text=True, check=False, env={**os.environ, **(env or {})})
+
+    return run
+
+
+def stamps(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under `folder` (hidden ones too): (inode, mtime_ns)."""
+    return {
+        str(p.relative_to(folder)): (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()
+    }
