@@ -126,10 +126,15 @@ def seed(app: App, count: int, *, start: datetime, outlets: str = "all", photos:
     digests = blobs.put_many([make_jpeg(width=1024 + n, height=768) for n in range(max(1, photos) * 3)])
     categories = ("news", "technology", "demand", "event")
     with app.store.session() as session:
-        units = [Unit(name=f"成都第{n:03d}机械有限公司", code=f"S{n:04d}") for n in range(max(1, count // 5))]
+        units = [
+            Unit(name=f"成都第{n:03d}机械有限公司", code=f"S{start:%m%d}{n:04d}") for n in range(max(1, count // 5))
+        ]
         session.add_all(units)
         session.flush()
-        liaisons = [Liaison(unit_id=u.id or 0, name=f"联络员{n}", email=f"l{n}@s{n}.cn") for n, u in enumerate(units)]
+        liaisons = [
+            Liaison(unit_id=u.id or 0, name=f"联络员{n}", email=f"l{n}@s{start:%m%d}{n}.cn")
+            for n, u in enumerate(units)
+        ]
         mails = [
             InboundMessage(source="seed", folder="INBOX", uid=f"{start:%Y%m%d}-{n}", sha256="0" * 64)
             for n in range(count)
@@ -139,7 +144,7 @@ def seed(app: App, count: int, *, start: datetime, outlets: str = "all", photos:
         refs = []
         for n, mail in enumerate(mails):
             unit, liaison = units[n % len(units)], liaisons[n % len(units)]
-            refs.append(f"BS-{start.year}-{n + 1 + 5000:05d}")
+            refs.append(f"BS-{start.year}-{start:%m%d}{n + 1:04d}")
             session.add(
                 Submission(
                     reference=refs[-1], inbound_id=mail.id or 0, unit_id=unit.id, category=categories[n % 4],
