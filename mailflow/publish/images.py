@@ -44,13 +44,14 @@ PRINT = Variant("p", 1800, 88)  # the journal: 1800 px over a 160 mm column is a
 def render(data: bytes, variant: Variant) -> bytes:
     """`data` (any format Pillow reads) as an upright RGB JPEG at most variant.width wide, no metadata."""
     with Image.open(io.BytesIO(data)) as picture:
-        turned = picture.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8)
+        orientation = picture.getexif().get(_ORIENTATION, 1)
+        turned = orientation in (5, 6, 7, 8)
         width, height = (picture.height, picture.width) if turned else picture.size
         target = variant.size(width, height)
         if target != (width, height):
             picture.thumbnail(target[::-1] if turned else target, Image.Resampling.LANCZOS)
-        upright = ImageOps.exif_transpose(picture)
-        flat = _on_white(upright)
+        upright = ImageOps.exif_transpose(picture) if orientation != 1 else picture  # a copy only when turned
+        flat = upright if upright.mode == "RGB" else _on_white(upright)
         out = io.BytesIO()
         flat.save(out, "JPEG", quality=variant.quality, optimize=True, progressive=False, subsampling="4:2:0")
     return out.getvalue()

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urldefrag, urljoin
 
 import pytest
-from conftest import Cli, adopt
+from adopted import Cli, adopt
 from PIL import Image
 
 from mailflow.app import App

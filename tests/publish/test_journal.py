@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import weasyprint
-from conftest import Cli, adopt, stamps
+from adopted import Cli, adopt, stamps
 
 from mailflow.app import App
 from mailflow.store import SubmissionState

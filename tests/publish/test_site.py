@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
-from conftest import Cli, adopt, seed, stamps
+from adopted import Cli, adopt, seed, stamps
 from PIL import Image
 
 from mailflow.app import App

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from conftest import seed
+from adopted import seed
 from sqlalchemy import event
 
 from mailflow.app import App
