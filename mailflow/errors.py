@@ -10,6 +10,7 @@ exceptions; these are for operations that fail::
     │   └── SourceDropped    the connection dropped mid-operation; reconnect and resync
     ├── ParseError           a message is beyond the parse limits or cannot be parsed
     │   └── ParseTimeout     parsing did not finish before its deadline
+    ├── PublishError         the journal or the website cannot be built (no CJK font)
     └── DeliveryError        a transport did not deliver a message
         ├── TransientDelivery   try again later (4xx, connection refused or lost before the data)
         ├── PermanentDelivery   refused for good (5xx)
@@ -84,3 +85,7 @@ class RecipientRefused(PermanentDelivery):
 
 class AmbiguousDelivery(DeliveryError):
     """The outcome is unknown: the message may have been delivered."""
+
+
+class PublishError(MailflowError):
+    """The journal or the website cannot be built (no CJK font installed, for one); the message says what to do."""
