@@ -56,3 +56,14 @@ def test_only_the_composition_root_and_the_command_line_read_the_settings() -> N
     readers = {name for name, targets in module_imports().items() if "mailflow.config" in targets}
     allowed = {"mailflow.app"}
     assert {r for r in readers if not r.startswith("mailflow.cli")} <= allowed, readers
+
+
+def test_the_command_line_loads_without_the_pdf_engine() -> None:
+    """WeasyPrint loads Pango, which a machine that only answers mail need not have: every command but
+    `journal build` must start without it."""
+    import subprocess
+    import sys
+
+    code = "import sys, mailflow.cli, mailflow.app; print('weasyprint' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

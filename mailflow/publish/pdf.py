@@ -26,11 +26,11 @@ import hashlib
 import shutil
 import subprocess
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 from urllib.parse import unquote
-
-import weasyprint
-from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from mailflow.errors import PublishError
 
@@ -77,35 +77,58 @@ def _missing(why: str) -> str:
     )
 
 
+@cache
+def _weasyprint() -> ModuleType:
+    """WeasyPrint, imported when a PDF is to be made: it loads Pango, which a machine that only
+    answers mail need not have, and every other command must run without it."""
+    try:
+        import weasyprint
+    except (ImportError, OSError) as exc:
+        raise PublishError(
+            "会刊PDF需要 WeasyPrint 及其依赖的 Pango 库：请安装 libpango-1.0-0 与 libpangoft2-1.0-0"
+            f"（apt-get install libpango-1.0-0 libpangoft2-1.0-0）。 / The journal's PDF needs WeasyPrint and Pango: {exc}"
+        ) from None
+    return weasyprint
+
+
 def version_key() -> str:
-    return f"weasyprint {weasyprint.__version__}"
+    return f"weasyprint {_weasyprint().__version__}"
 
 
 ISSUE = "https://issue.invalid/"  # the base the HTML's relative links resolve against while it is typeset
 
 
-class _IssueFiles(URLFetcher):
-    """Serves ISSUE/<path> from the issue's folder, and nothing else: no network, no other file.
+@cache
+def _fetcher_class() -> Any:
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-    A fixed base rather than the folder's file:// URL, because WeasyPrint names each image in the
-    PDF after its URL: the same issue built in another folder must give the same bytes.
-    """
+    class IssueFiles(URLFetcher):  # type: ignore[misc]
+        """Serves ISSUE/<path> from the issue's folder, and nothing else: no network, no other file.
 
-    def __init__(self, folder: Path) -> None:
-        super().__init__()
-        self.folder = folder.resolve()
+        A fixed base rather than the folder's file:// URL, because WeasyPrint names each image in the
+        PDF after its URL: the same issue built in another folder must give the same bytes.
+        """
 
-    def fetch(self, url: str, headers: object = None) -> URLFetcherResponse:
-        if not url.startswith(ISSUE):
-            raise ValueError(f"not one of the issue's files: {url}")
-        path = (self.folder / unquote(url[len(ISSUE) :].split("?")[0])).resolve()
-        if self.folder not in path.parents:
-            raise ValueError(f"not one of the issue's files: {url}")
-        return URLFetcherResponse(url, path.read_bytes(), {"Content-Type": "image/jpeg"}, 200)
+        def __init__(self, folder: Path) -> None:
+            super().__init__()
+            self.folder = folder.resolve()
+
+        def fetch(self, url: str, headers: object = None) -> URLFetcherResponse:
+            if not url.startswith(ISSUE):
+                raise ValueError(f"not one of the issue's files: {url}")
+            path = (self.folder / unquote(url[len(ISSUE) :].split("?")[0])).resolve()
+            if self.folder not in path.parents:
+                raise ValueError(f"not one of the issue's files: {url}")
+            return URLFetcherResponse(url, path.read_bytes(), {"Content-Type": "image/jpeg"}, 200)
+
+    return IssueFiles
 
 
 def typeset(html: bytes, folder: Path) -> tuple[bytes, int]:
     """(PDF bytes, pages) of `html`, whose images are relative to `folder`."""
-    source = weasyprint.HTML(string=html.decode("utf-8"), base_url=ISSUE, url_fetcher=_IssueFiles(folder))
+    weasyprint = _weasyprint()
+    fetcher = _fetcher_class()(folder)
+    source = weasyprint.HTML(string=html.decode("utf-8"), base_url=ISSUE, url_fetcher=fetcher)
     document = source.render()
-    return document.write_pdf(), len(document.pages)
+    pdf: bytes = document.write_pdf()
+    return pdf, len(document.pages)
