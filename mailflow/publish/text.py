@@ -9,7 +9,8 @@ None of that is the article. What is cut (and nothing else, so an article is nev
 - a short first line that addresses someone (秘书处：, 尊敬的秘书处领导：);
 - at the end, short lines that are a sign-off (此致 敬礼, 谢谢), the liaison's or unit's name or
   any name alone on its line (two to four characters, no punctuation), a date, a phone or mail
-  line, or the unit head's review statement (已经单位负责人审核).
+  line, or the unit head's review statement (已经单位负责人审核);
+- anywhere, a sentence written to the secretariat: the review statement, "现报送…", "请审阅".
 Each remaining non-empty line is a paragraph (Chinese mail writes one paragraph per line); the
 indent people type (two ideographic spaces) is taken off, since the layout indents every paragraph.
 """
@@ -33,6 +34,11 @@ _CONTACT = re.compile(
     r"^(电话|電話|手机|手機|联系电话|联系人|tel|phone|mobile|邮箱|e-?mail|地址)\s*[:：]?", re.IGNORECASE
 )
 _REVIEW = re.compile(r"(单位|公司)?(主要)?(负责人|领导|總經理|总经理).{0,6}(审核|审阅|审定|审批|同意)")
+# A sentence addressed to the secretariat inside the article: "现报送相关信息及现场照片，请审阅。"
+_NOTE = re.compile(
+    r"请(?:秘书处)?(?:予以)?(?:审阅|审核|查收|收阅|指正|斧正|编辑|采用|刊登|刊发)|(?:现|特)(?:将|把)?.{0,16}(?:报送|报上|呈报)"
+)
+_SENTENCE = re.compile(r"[^。！？!?]*(?:[。！？!?]+|$)")
 _NAME = re.compile(r"^[\u4e00-\u9fff·]{2,4}$")  # a line of two to four characters alone: a signed name
 _TAIL_LINE = 30  # a sign-off line is short; a longer line at the end is the article's own
 
@@ -51,7 +57,16 @@ def paragraphs(text: str, *, names: Iterable[str] = ()) -> list[str]:
     closing = {n.strip() for n in names if n and n.strip()}
     while body and _closing_line(body[-1], closing):
         body.pop()
-    return body
+    kept = [_without_notes(line) for line in body]
+    return [line for line in kept if line]
+
+
+def _without_notes(line: str) -> str:
+    """The paragraph without the sentences written to the secretariat rather than to readers: the
+    unit head's review, "请审阅", "现报送…". A paragraph of nothing else is gone."""
+    sentences = [s for s in _SENTENCE.findall(line) if s]
+    kept = [s for s in sentences if not (_REVIEW.search(s) or _NOTE.search(s))]
+    return "".join(kept).strip() if len(kept) != len(sentences) else line
 
 
 def _closing_line(line: str, names: set[str]) -> bool:

@@ -44,3 +44,18 @@ def test_the_title_loses_reply_marks_tags_and_our_reference() -> None:
 
 def test_the_summary_is_the_first_paragraph_cut_short() -> None:
     assert summary("秘书处：\n" + "长" * 200, limit=10) == "长" * 9 + "…"
+
+
+def test_sentences_written_to_the_secretariat_are_not_printed() -> None:
+    text = (
+        "11月18日至21日，我公司参加了2026中国国际机床展览会，现场签约意向订单3200万元。本稿已经公司总经理审阅同意，"
+        "现报送相关信息及现场照片，请审阅。\n我公司联合高校完成数控系统国产化改造。已经单位负责人审核。\n"
+        "现将有关情况报送如下，请审阅。\n关键部件自给率达到九成。"
+    )
+    assert paragraphs(text) == [
+        "11月18日至21日，我公司参加了2026中国国际机床展览会，现场签约意向订单3200万元。",
+        "我公司联合高校完成数控系统国产化改造。",
+        "关键部件自给率达到九成。",
+    ]
+    kept = "市领导现场察看了生产线，请企业做好安全生产工作。"  # "请" addressed to others, no note: kept
+    assert paragraphs(kept) == [kept]
