@@ -4,6 +4,8 @@ the same bytes every time."""
 
 from __future__ import annotations
 
+import pytest
+
 import re
 import zlib
 from datetime import UTC, datetime
@@ -14,6 +16,8 @@ from adopted import Cli, adopt, stamps
 
 from mailflow.app import App
 from mailflow.store import SubmissionState
+
+pytestmark = pytest.mark.usefixtures("typesetting")
 
 
 def pdf_objects(pdf: bytes) -> bytes:

@@ -3,6 +3,8 @@ same number of statements: nothing is asked once per article, unit, liaison or p
 
 from __future__ import annotations
 
+import pytest
+
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -55,6 +57,7 @@ def build_both(app: App, out: Path) -> tuple[int, int, int]:
     return len(statements), len(site), len(journal)
 
 
+@pytest.mark.usefixtures("typesetting")
 def test_the_statements_do_not_grow_with_the_submissions(app: App, tmp_path: Path) -> None:
     seed(app, 10, start=datetime(2026, 12, 1, tzinfo=UTC))
     few = build_both(app, tmp_path / "few")
