@@ -19,6 +19,7 @@ from mailflow.store import (
     AuditEntry,
     InboundMessage,
     InboundState,
+    InfoRequest,
     Liaison,
     Outbox,
     OutboxState,
@@ -27,7 +28,9 @@ from mailflow.store import (
     Submission,
     Unit,
 )
-from mailflow.workflows.contract import Call, CommandSpec, Done
+from mailflow.workflows.contract import Call, CommandSpec, Done, Words
+from mailflow.workflows.requests.standing import Counts, counts
+from mailflow.workflows.screening import OUTLET_LABELS, STATE_LABELS
 from mailflow.workflows.tx import Tx
 
 RESENDABLE = (OutboxState.DEAD, OutboxState.AMBIGUOUS, OutboxState.RETRY, OutboxState.BOUNCED)
@@ -145,8 +148,13 @@ def show(call: Call, tx: Tx) -> Done:
         state = getattr(record, "state", "recorded")
         when = f"{tx.local(record.created_at):%Y-%m-%d %H:%M}" if record.created_at else ""
         zh, en = f"{ref}：{sender}，{when} 收到，状态 {state}", f"{ref}: {sender}, received {when}, {state}"
+        if isinstance(record, Submission):
+            zh, en = _submission(tx, record, sender or "", when)
         history_zh, history_en = _history(tx, ref)
         return Done(True, (zh + history_zh, en + history_en), ref)
+    request = tx.find(InfoRequest, "reference", ref)
+    if request is not None:
+        return _request(tx, request)
     number = _number(ref)
     message = tx.get(InboundMessage, number) if number is not None else None
     if message is not None:
@@ -155,6 +163,40 @@ def show(call: Call, tx: Tx) -> Done:
         zh = f"来信 #{message.id}：{message.sender or '?'}《{message.subject or ''}》，状态 {message.state} {why}"
         return Done(True, (zh.strip(), f"message #{message.id}: {message.state} {why_en}".strip()), f"#{message.id}")
     return Done(False, (f"没有编号为 {ref} 的记录", f"no record numbered {ref}"))
+
+
+def _submission(tx: Tx, sub: Submission, sender: str, when: str) -> tuple[str, str]:
+    """Where a submission stands: its state in words, its version, and the decision with its note."""
+    state = STATE_LABELS.get(sub.state, Words(sub.state, sub.state))
+    zh = f"{sub.reference}《{sub.title}》：{sender}，{when} 收到，{state.zh}，第{sub.version}版"
+    en = f"{sub.reference} “{sub.title}”: {sender}, received {when}, {state.en}, version {sub.version}"
+    if sub.outlets in OUTLET_LABELS:
+        zh, en = zh + f"，刊发于{OUTLET_LABELS[sub.outlets].zh}", en + f", for {OUTLET_LABELS[sub.outlets].en}"
+    if sub.decided_at is not None:
+        decided = f"{tx.local(sub.decided_at):%Y-%m-%d %H:%M}"
+        note = f"：{sub.decision_note}" if sub.decision_note else ""
+        zh += f"（{sub.decided_by} {decided} 决定{note}）"
+        en += f" (decided by {sub.decided_by} {decided}{': ' + sub.decision_note if sub.decision_note else ''})"
+    return zh, en
+
+
+def _request(tx: Tx, request: InfoRequest) -> Done:
+    """A request for information: due when, and its units by outcome so far."""
+    done = counts(tx.session, [request.id or 0]).get(request.id or 0, Counts())
+    closed = "已截止" if request.closed_at else "征集中"
+    zh = (
+        f"{request.reference}《{request.title}》：截止 {request.due}，{closed}；已报送 {done.answered}/{done.asked} 家"
+        f"（逾期 {done.late}），已提醒 {done.reminded} 家，未报送记录 {done.missed} 家"
+    )
+    en = (
+        f"{request.reference} “{request.title}”: due {request.due}, {'closed' if request.closed_at else 'open'}; "
+        f"{done.answered}/{done.asked} answered ({done.late} late), {done.reminded} reminded, {done.missed} missed"
+    )
+    if request.unreached:
+        zh += f"；{len(request.unreached)} 家无在岗联络员"
+        en += f"; {len(request.unreached)} unit(s) without a liaison"
+    history_zh, history_en = _history(tx, request.reference)
+    return Done(True, (zh + history_zh, en + history_en), request.reference)
 
 
 def _history(tx: Tx, ref: str) -> tuple[str, str]:

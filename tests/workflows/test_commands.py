@@ -306,7 +306,8 @@ def test_show_gives_a_records_state_and_history(app: App) -> None:
     command(app, "#查询 bs-2026-0001", **{"Authentication-Results": PASSED})
     command(app, "#show BS-2026-0001", **{"Authentication-Results": PASSED})
     first, second = reports(app)
-    assert f"BS-2026-0001：{LIAISON}，2026-11-24 09:00 收到" in first.text
+    title = "我公司参加2026中国机械工业博览会"
+    assert f"BS-2026-0001《{title}》：{LIAISON}，2026-11-24 09:00 收到，待筛选，第1版" in first.text
     assert "往来邮件：#1 ack_submission（sent）" in first.text
     assert "指令记录：#查询 bs-2026-0001（已执行）" in second.text  # the first #查询 is history now
 

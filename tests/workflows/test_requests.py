@@ -133,3 +133,14 @@ def test_queuing_takes_as_many_statements_for_5000_liaisons_as_for_50(tmp_path: 
     small, large = statements(50), statements(5000)
     print(f"statements: 50 liaisons {small}, 5000 liaisons {large}")
     assert large <= small + 5000 // 1000, (small, large)
+
+
+def test_show_tells_how_a_request_stands(app: App) -> None:
+    secretariat(app)
+    secretariat(app, subject="指令", body="#查询 zj-2026-0001", mid="<show@chamber.example.org>")
+    report = rows(app, "command_report")[-1]
+    assert (
+        f"ZJ-2026-0001《{TITLE}》：截止 2026-12-15，征集中；已报送 0/3 家（逾期 0），已提醒 0 家，未报送记录 0 家；"
+        "1 家无在岗联络员" in report.text
+    )
+    assert "往来邮件：#1 request_letter" in report.text

@@ -232,3 +232,12 @@ def test_a_version_that_comes_after_the_decision_is_listed_for_a_look(app: App, 
     with app.store.session() as session:
         (item,) = screening.queue(session, clock.now(), clock.now(), "zh-CN")
     assert item.ref == ref and item.command == "show" and "已采用后收到第2版" in item.summary
+
+
+def test_show_tells_where_a_submission_stands_and_who_decided(app: App) -> None:
+    ref = submit(app)
+    report = command(app, f"#不采用 {ref} 与栏目不符\n#查询 {ref}")
+    assert (
+        f"{ref}《我公司参加2026中国国际机床展览会》：{LIAISON}，2026-11-24 09:00 收到，不予采用，第1版"
+        f"（{SECRETARIAT} 2026-11-24 09:00 决定：与栏目不符）" in report
+    )
