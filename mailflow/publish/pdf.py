@@ -78,9 +78,12 @@ def _missing(why: str) -> str:
 
 
 @cache
-def _weasyprint() -> ModuleType:
+def engine() -> ModuleType:
     """WeasyPrint, imported when a PDF is to be made: it loads Pango, which a machine that only
     answers mail need not have, and every other command must run without it."""
+    from PIL import ImageFile
+
+    truncated = ImageFile.LOAD_TRUNCATED_IMAGES  # WeasyPrint sets it for the whole process at import
     try:
         import weasyprint
     except (ImportError, OSError) as exc:
@@ -88,11 +91,15 @@ def _weasyprint() -> ModuleType:
             "会刊PDF需要 WeasyPrint 及其依赖的 Pango 库：请安装 libpango-1.0-0 与 libpangoft2-1.0-0"
             f"（apt-get install libpango-1.0-0 libpangoft2-1.0-0）。 / The journal's PDF needs WeasyPrint and Pango: {exc}"
         ) from None
+    finally:
+        # Pillow's process-wide flag is ours (mailflow.validate.images keeps it off: a truncated
+        # attachment is refused, not half read); the journal's photos are whole files we wrote.
+        ImageFile.LOAD_TRUNCATED_IMAGES = truncated
     return weasyprint
 
 
 def version_key() -> str:
-    return f"weasyprint {_weasyprint().__version__}"
+    return f"weasyprint {engine().__version__}"
 
 
 ISSUE = "https://issue.invalid/"  # the base the HTML's relative links resolve against while it is typeset
@@ -126,7 +133,7 @@ def _fetcher_class() -> Any:
 
 def typeset(html: bytes, folder: Path) -> tuple[bytes, int]:
     """(PDF bytes, pages) of `html`, whose images are relative to `folder`."""
-    weasyprint = _weasyprint()
+    weasyprint = engine()
     fetcher = _fetcher_class()(folder)
     source = weasyprint.HTML(string=html.decode("utf-8"), base_url=ISSUE, url_fetcher=fetcher)
     document = source.render()

@@ -112,8 +112,13 @@ def test_every_link_and_image_on_every_page_answers(
         if not url.endswith(".html"):
             continue
         page.wait_for_load_state("load")
+        # Thumbnails load lazily: below the fold they have not started at "load". Ask each to load
+        # now and to decode; one that cannot is broken.
         broken = page.evaluate(
-            "() => [...document.images].filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src)"
+            """() => Promise.all([...document.images].map(i => {
+                i.loading = "eager";
+                return i.decode().then(() => i.naturalWidth === 0 ? i.src : null, () => i.src);
+            })).then(found => found.filter(src => src !== null))"""
         )
         assert broken == [], (url, broken)
         targets = page.evaluate(

@@ -4,6 +4,8 @@ the same bytes every time."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 import re
@@ -11,9 +13,9 @@ import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
-import weasyprint
 from adopted import Cli, adopt, stamps
 
+from mailflow.publish import pdf
 from mailflow.app import App
 from mailflow.store import SubmissionState
 
@@ -31,7 +33,7 @@ def pdf_objects(pdf: bytes) -> bytes:
     return b"\n".join(parts)
 
 
-def lines_by_page(document: weasyprint.Document) -> list[list[str]]:
+def lines_by_page(document: Any) -> list[list[str]]:
     """The text of each line box, page by page, margin boxes (the footer) included."""
 
     def walk(box: object, into: list[str]) -> None:
@@ -93,7 +95,7 @@ def test_the_contents_give_each_articles_page_and_pages_are_numbered(
 ) -> None:
     assert cli("journal", "build", "2026-12", "--out", str(tmp_path / "j")).returncode == 0
     html = tmp_path / "j" / "会刊-2026-12.html"
-    document = weasyprint.HTML(filename=str(html)).render()
+    document = pdf.engine().HTML(filename=str(html)).render()  # imported as the build imports it
     pages = lines_by_page(document)
     where: dict[str, int] = {}
     for n, page in enumerate(document.pages, start=1):
@@ -158,3 +160,14 @@ def test_without_a_cjk_font_the_build_says_what_to_install(
     assert done.returncode == 1
     assert "没有找到中文字体，会刊PDF无法排版。请安装 fonts-noto-cjk" in done.stderr
     assert not list((tmp_path / "j").glob("*"))
+
+
+def test_the_pdf_engine_leaves_pillows_process_wide_flag_as_it_was() -> None:
+    """WeasyPrint turns on LOAD_TRUNCATED_IMAGES at import; attachment checks need it off (a truncated
+    photo is refused, not half read), in a fresh process where nothing imported it before."""
+    import subprocess
+    import sys
+
+    code = "from PIL import ImageFile; from mailflow.publish import pdf; pdf.engine(); print(ImageFile.LOAD_TRUNCATED_IMAGES)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
