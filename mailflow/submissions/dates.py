@@ -7,7 +7,9 @@ one wins, so the event beats the later history and the signature. Left out on pu
 - a line that is nothing but a date: the letter's own date under the signature;
 - quoted or forwarded text (">" lines, "-----原始邮件-----", "发件人：" blocks);
 - a date older than `history_days`: background ("公司成立于2015年3月12日"), not the event.
-A date without a year takes the year that puts it nearest the mail's date, so a mail of
+A day without its month ("本月20日", "上月28日", "20日上午") is in the mail's month, or the month
+before when named so or when the day has not come yet. A date without a year takes the year that
+puts it nearest the mail's date, so a mail of
 2027-01-03 saying 12月28日 means 2026-12-28, and one of 2026-11-24 saying 12月5日 means the coming
 December (left out: future). A weekday alone ("周三") is the most recent one, today included.
 """
@@ -35,6 +37,12 @@ _PATTERN = re.compile(
             f"(?<![0-9{_CN}])(?P<mm>{_NUM})\\s*月\\s*(?P<md>{_NUM})\\s*[日号]",
             f"(?<![A-Za-z0-9./:\\-])(?P<nm>\\d{{1,2}})[./](?P<nd>\\d{{1,2}})(?![0-9./:\\-]|{_AMOUNT})",
             "(?P<rel>大前天|前天|前日|昨天|昨日|今天|今日|当天)",
+            # A day without its month: "本月20日", "上月28日", and "20日上午" (a time of day or a verb
+            # after it says it is a date, not "30日内" or "3日游").
+            f"(?P<om>本月|上月|上个月|这个月)\\s*(?P<od>{_NUM})\\s*[日号]",
+            # at a sentence's start or after 于/在 ("共计15日，" is a length, "截至20日" not the event)
+            f"(?<![^\\s。，,；;、:：于在])(?P<bd>{_NUM})\\s*[日号]"
+            "(?=\\s*(?:上午|下午|晚上?|早上|早晨|凌晨|中午|[,，]|在|于|召开|举行|举办|开幕|闭幕))",
             "(?<!每)(?P<wk>上上|上|本|这个|这|下个|下)?(?:周|星期|礼拜)(?P<wd>[一二三四五六日天])",
         )
     )
@@ -118,6 +126,13 @@ def _read(groups: dict[str, str], sent: date) -> date | None:
         return min(options, key=lambda d: abs((d - sent).days)) if options else None
     if groups["rel"]:
         return sent + timedelta(days=_RELATIVE[groups["rel"]])
+    if groups["od"] or groups["bd"]:
+        day = _number(groups["od"] or groups["bd"])
+        back = 1 if groups["om"] in ("上月", "上个月") else 0
+        if groups["bd"] and day > sent.day:  # "20日上午" in a mail of the 3rd: last month's
+            back = 1
+        year, month = (sent.year, sent.month - back) if sent.month > back else (sent.year - 1, 12)
+        return _day(year, month, day)
     weekday = _WEEKDAY[groups["wd"]]
     if not groups["wk"]:  # the most recent such day, today included
         return sent - timedelta(days=(sent.weekday() - weekday) % 7)

@@ -149,3 +149,26 @@ def test_the_first_past_date_of_a_passage_is_the_event() -> None:
 )  # fmt: skip
 def test_days_late_are_the_days_past_the_window(event: date, window: int, late: int | None) -> None:
     assert days_late(event, SENT, window) == late
+
+
+@pytest.mark.parametrize(
+    ("text", "sent", "day"),
+    [
+        ("本月20日，我公司召开年度表彰大会。", SENT, date(2026, 11, 20)),
+        ("上月28日我公司举办开放日活动。", SENT, date(2026, 10, 28)),
+        ("20日上午，我公司新厂区奠基仪式举行。", SENT, date(2026, 11, 20)),
+        ("我公司于二十二日召开年会。", SENT, date(2026, 11, 22)),
+        ("28日下午，公司举行签约仪式。", date(2026, 12, 3), date(2026, 11, 28)),  # not come yet: last month's
+        ("上个月15日，我公司通过了质量体系认证。", date(2027, 1, 10), date(2026, 12, 15)),  # across the year
+    ],
+)
+def test_a_day_written_without_its_month_is_this_months_or_the_last(text: str, sent: date, day: date) -> None:
+    found = event_date("", f"秘书处：\n\n{text}", sent)
+    assert found is not None and found.day == day
+
+
+@pytest.mark.parametrize(
+    "text", ["请在30日内报送材料。", "本次考察共计15日，收获颇丰。", "截至20日，累计签约三千万元。", "组织员工3日游。"]
+)
+def test_a_number_of_days_is_not_a_date(text: str) -> None:
+    assert mentions(text, SENT) == []
