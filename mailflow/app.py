@@ -178,6 +178,7 @@ def request_policy(settings: Settings) -> RequestPolicy:
         remind_working_days=settings.requests.remind_working_days,
         remind_at=settings.requests.remind_at,
         calendar=WorkCalendar(frozenset(holidays.extra_off), frozenset(holidays.extra_workdays)),
+        max_attachment_bytes=int(settings.circulars.max_attachments_mb * MB),  # a form to fill in: as a circular's
     )
 
 

@@ -184,6 +184,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "request_no_title": ("报送任务没有标题，未发出", "the request has no title; nothing was sent"),
     "request_no_body": ("报送任务没有正文（征集内容和要求），未发出", "the request has no text; nothing was sent"),
+    "request_too_large": (
+        "报送任务附件合计 {size_mb} MB，超过 {limit_mb} MB 的上限，未发出",
+        "the request's files total {size_mb} MB, over the {limit_mb} MB limit; nothing was sent",
+    ),
     "request_no_due": ("报送任务未写明截止日期，未发出", "the request names no due date; nothing was sent"),
     "request_bad_due": (
         "无法识别截止日期“{text}”，报送任务未发出",
@@ -298,6 +302,10 @@ FIXES: dict[str, tuple[str, str]] = {
     "request_no_title": (
         "请写成“#征集 标题 截止 2026-12-15 全体联络员”，或以邮件主题作为标题，后重新发送。",
         "Write #request title due 2026-12-15 all, or give the title as the subject, and send it again.",
+    ),
+    "request_too_large": (
+        "请压缩附件（如需填写的表格），或将大文件上传至网盘后在正文中附上链接，再重新发送。",
+        "Compress the files (the form to fill in), or put large ones online and link them in the text, then send it again.",
     ),
     "request_no_body": (
         "请在正文中写明征集的内容和要求后重新发送。",

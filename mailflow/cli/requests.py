@@ -20,7 +20,9 @@ from mailflow.app import request_policy
 from mailflow.parse.decode import decode_text
 from mailflow.reasons import Reason
 from mailflow.store import InfoRequest
+from mailflow.workflows.circular import File
 from mailflow.workflows.requests import Ask, Created, audit, create
+from mailflow.workflows.requests.sending import too_large
 from mailflow.workflows.requests.reading import read_audience, read_due
 from mailflow.workflows.requests.standing import answers, counts
 
@@ -37,14 +39,19 @@ def requests_create(
     due: Annotated[str, typer.Option("--due", help="the last day to answer: 2026-12-15, 2026年12月15日, 12月15日")],
     to: Annotated[str, typer.Option("--to", help="all, or the units' codes, comma-separated")],
     body: Annotated[Path, typer.Option("--body", help="a text file with what is asked (UTF-8 or GB18030)")],
+    attach: Annotated[
+        list[Path] | None, typer.Option("--attach", help="a file every letter carries, e.g. a form (repeatable)")
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Ask every unit (or those named) for information by a due date: one letter per liaison. Audited."""
-    if not body.is_file():
-        err.print(f"no such file: {body}", markup=False, highlight=False)
-        raise typer.Exit(2)
+    for path in [body, *(attach or [])]:
+        if not path.is_file():
+            err.print(f"no such file: {path}", markup=False, highlight=False)
+            raise typer.Exit(2)
     units, no_audience = read_audience(to.replace("，", ","))
     line = f"mailflow requests create --title {json.dumps(title, ensure_ascii=False)} --due {due} --to {to}"
+    line += "".join(f" --attach {p.name}" for p in attach or [])
     with _app(config) as application:
         locale, policy = application.settings.chamber.locale, request_policy(application.settings)
         who = f"cli:{getpass.getuser()}"
@@ -55,7 +62,10 @@ def requests_create(
             problems = tuple(p for p in (unreadable, no_audience) if p is not None)
             outcome: Created | tuple[Reason, ...] = problems
             if day is not None and not problems:
-                outcome = create(Ask(title, text, day, units, who, "cli"), tx, policy)
+                refusal = too_large([p.stat().st_size for p in attach or []], policy)  # before a byte is read
+                files = () if refusal else tuple(File(p.name, p.read_bytes()) for p in attach or [])
+                ask = Ask(title, text, day, units, who, "cli", files=files)
+                outcome = (refusal,) if refusal else create(ask, tx, policy)
             created = None if isinstance(outcome, tuple) else outcome
             refused = "；".join(r.zh for r in outcome) if isinstance(outcome, tuple) else ""
             audit(tx, who, "cli", line, created, refused, None)

@@ -19,6 +19,7 @@ from sqlmodel import select
 
 from mailflow.app import request_policy
 from mailflow.clock import FixedClock
+from mailflow.outbound.parts import parts_of
 from mailflow.store import AuditEntry, InfoRequest, Outbox, RequestRecipient
 from mailflow.workflows.requests import Ask, create
 from mailflow.workflows.requests.deadlines import close
@@ -160,3 +161,24 @@ def test_check_looks_at_the_years_of_the_instant_mailflow_now_names(home: Path) 
     env["MAILFLOW_NOW"] = "2026-06-01T09:00"
     now = subprocess.run(run, capture_output=True, text=True, check=False, env=env)
     assert "holidays of 2027 are not known" in now.stdout
+
+
+def test_create_with_a_form_attached_to_every_letter(home: Path) -> None:
+    form = home.parent / "经营情况调查表.pdf"
+    form.write_bytes(b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
+    done = mailflow(
+        home, "requests", "create", "--title", "经营情况", "--due", "2030-07-15", "--to", "all",
+        "--body", str(home.parent / "征集.txt"), "--attach", str(form),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    letters = rows(home, Outbox, kind="request_letter")
+    app = make_app(home.parent)
+    with app.store.engine.connect() as conn:
+        carried = parts_of(conn, [r.id or 0 for r in letters])
+    app.close()
+    assert len(letters) == 3 and all([p.filename for p in carried[r.id or 0]] == [form.name] for r in letters)
+    (entry,) = rows(home, AuditEntry)
+    assert entry.line.endswith(f"--attach {form.name}")
+    missing = mailflow(home, "requests", "create", "--title", "x", "--due", "2030-07-15", "--to", "all",
+                       "--body", str(home.parent / "征集.txt"), "--attach", str(home.parent / "无此文件.pdf"))  # fmt: skip
+    assert missing.returncode == 2 and "no such file" in missing.stderr

@@ -5,18 +5,24 @@ letter carrying the reference ZJ-…, the secretariat a report naming the units 
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import pytest
-from builders import SECRETARIAT, make_app
-from requesting import BODY, SECURITY, TITLE, add_units, last_message, recipients, requests, rows, secretariat
+from openpyxl import Workbook
+from builders import PASSED, SECRETARIAT, make_app, make_mail
+from requesting import (
+    BODY, SECURITY, SUBJECT, TITLE, add_units, deliver_now, last_message, recipients, requests, rows, secretariat,
+)  # fmt: skip
 from sqlalchemy import event
 from sqlmodel import select
 
 from mailflow.app import App, request_policy
+from mailflow.daemon import Daemon
 from mailflow.outbound.outbox import letter_body
+from mailflow.outbound.parts import parts_of
 from mailflow.store import AuditEntry
 from mailflow.workflows.requests import Ask, create
 
@@ -144,3 +150,43 @@ def test_show_tells_how_a_request_stands(app: App) -> None:
         "1 家无在岗联络员" in report.text
     )
     assert "往来邮件：#1 request_letter" in report.text
+
+
+def test_a_form_attached_to_the_request_goes_with_every_letter_stored_once(app: App) -> None:
+    sheet = Workbook()
+    sheet.active.append(["单位名称", "1-11月营业收入（万元）", "同比增长"])
+    saved = io.BytesIO()
+    sheet.save(saved)
+    form = saved.getvalue()  # a real .xlsx, as the secretariat attaches its form
+    raw = make_mail(
+        sender=SECRETARIAT, subject=SUBJECT, body=BODY, headers={"Authentication-Results": PASSED},
+        attachments=[("2026年度经营情况调查表.xlsx", form, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")],
+    )  # fmt: skip
+    deliver_now(app, raw)
+    Daemon(app).run_once()
+    letters = rows(app, "request_letter")
+    assert len(letters) == 3
+    with app.store.engine.connect() as conn:
+        carried = parts_of(conn, [r.id or 0 for r in letters])
+    assert {tuple(p.filename for p in carried[r.id or 0]) for r in letters} == {("2026年度经营情况调查表.xlsx",)}
+    assert len({p.sha256 for ps in carried.values() for p in ps}) == 1  # one stored file for every letter
+    with app.store.session() as session:
+        text = letter_body(session, letters[0])[0]
+    assert "附件：2026年度经营情况调查表.xlsx（请按附件填写后随报送材料一并发送）" in text
+
+
+def test_files_over_the_limit_refuse_the_request(tmp_path: Path) -> None:
+    app = make_app(tmp_path, security=SECURITY, circulars={"max_attachments_mb": 0.5})
+    try:
+        add_units(app, 2)
+        raw = make_mail(
+            sender=SECRETARIAT, subject=SUBJECT, body=BODY, headers={"Authentication-Results": PASSED},
+            attachments=[("调查表.pdf", b"%PDF-1.4\n" + b"0" * 600_000, "application/pdf")],
+        )  # fmt: skip
+        deliver_now(app, raw)
+        Daemon(app).run_once()
+        assert not rows(app, "request_letter") and not requests(app)
+        (rejection,) = rows(app, "rejection")
+        assert "报送任务附件合计 0.6 MB，超过 0.5 MB 的上限，未发出。请压缩附件" in rejection.text
+    finally:
+        app.close()

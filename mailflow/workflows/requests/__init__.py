@@ -22,7 +22,7 @@ from mailflow.outbound.render import Renderer
 from mailflow.reasons import Reason
 from mailflow.store import InboundState, InfoRequest
 from mailflow.workflows import proof, submission
-from mailflow.workflows.circular import sent_before
+from mailflow.workflows.circular import carried, sent_before
 from mailflow.workflows.contract import Handled, Handler, Incoming, Reply, Workflow
 from mailflow.workflows.requests import deadlines
 from mailflow.workflows.requests.calendar import WorkCalendar
@@ -86,7 +86,10 @@ class Requests:
         if reading.problems or reading.due is None:
             audit(tx, message.sender, "mail", line, None, "；".join(r.zh for r in reading.problems), message.inbound_id)
             return Handled(InboundState.REJECTED, reading.problems)
-        ask = Ask(reading.title, reading.body, reading.due, reading.units, message.sender, "mail", message.inbound_id)
+        ask = Ask(
+            reading.title, reading.body, reading.due, reading.units, message.sender, "mail", message.inbound_id,
+            files=carried(message),
+        )  # fmt: skip
         outcome = create(ask, tx, self.policy)
         if isinstance(outcome, tuple):
             audit(tx, ask.sender, "mail", line, None, "；".join(r.zh for r in outcome), ask.inbound_id)

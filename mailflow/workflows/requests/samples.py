@@ -15,7 +15,7 @@ _LINES = [
 SAMPLES: dict[str, dict[str, Any]] = {
     "request_letter": {
         "reference": "ZJ-2026-0003", "title": "2026年度会员企业经营情况调查", "lines": _LINES,
-        "due": "2026年12月15日（星期二）", "due_short": "12月15日",
+        "due": "2026年12月15日（星期二）", "due_short": "12月15日", "files": ["2026年度经营情况调查表.xlsx"],
     },
     "request_reminder": {
         "reference": "ZJ-2026-0003", "title": "2026年度会员企业经营情况调查", "lines": _LINES,

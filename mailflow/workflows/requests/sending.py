@@ -24,6 +24,7 @@ from mailflow.reasons import Reason
 from mailflow.store import InfoRequest, RequestRecipient
 from mailflow.workflows.circular.reading import LIAISONS, letter_lines
 from mailflow.workflows.circular.recipients import Skipped, gather
+from mailflow.workflows.circular.sending import File
 from mailflow.workflows.contract import Words
 from mailflow.workflows.requests.calendar import WorkCalendar
 from mailflow.workflows.tx import Tx
@@ -42,6 +43,7 @@ class RequestPolicy:
     remind_working_days: int = 3  # reminders this many working days before the due date; 0: none
     remind_at: str = "09:00"  # local time of the daily look for reminders to send
     calendar: WorkCalendar = field(default_factory=WorkCalendar)
+    max_attachment_bytes: int = 25 * 1024 * 1024  # the files of one request, in total (circulars' limit)
 
     def remind_on(self, due: date) -> date | None:
         """The day the reminders go, or None when there are none."""
@@ -61,6 +63,7 @@ class Ask:
     sender: str  # the secretariat address, or cli:<user>
     via: str  # mail | cli
     inbound_id: int | None = None
+    files: tuple[File, ...] = field(default=(), repr=False)  # a form to fill in, carried by every letter
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ def create(ask: Ask, tx: Tx, policy: RequestPolicy) -> Created | tuple[Reason, .
             if ask.due <= today
             else []
         ),
+        *filter(None, [too_large([len(f.data) for f in ask.files], policy)]),
     ]
     if problems:
         return tuple(problems)
@@ -90,9 +94,10 @@ def create(ask: Ask, tx: Tx, policy: RequestPolicy) -> Created | tuple[Reason, .
         return (Reason("request_no_recipients"),)
     reference = tx.reference(PREFIX)
     title = ask.title.strip()[:500]
-    values = letter_values(reference, title, ask.body, ask.due)
+    values = letter_values(reference, title, ask.body, ask.due) | {"files": [f.name for f in ask.files]}
     to = {letter_key(reference, "letter", r.address): r.address for r in audience.recipients}
-    tx.letters(LETTER, to, values, reference=reference)
+    parts = [tx.attach(f.data, f.name) for f in ask.files]  # stored once, however many letters carry them
+    tx.letters(LETTER, to, values, reference=reference, attachments=parts)
     request_id = tx.session.connection().execute(
         insert(_REQUESTS).returning(_REQUESTS.c.id),
         {
@@ -111,6 +116,15 @@ def create(ask: Ask, tx: Tx, policy: RequestPolicy) -> Created | tuple[Reason, .
     row = tx.get(InfoRequest, request_id)
     assert row is not None
     return Created(row, audience.skipped)
+
+
+def too_large(sizes: list[int], policy: RequestPolicy) -> Reason | None:
+    """The refusal of files that total over the limit (the CLI asks before it reads them)."""
+    total = sum(sizes)
+    if total <= policy.max_attachment_bytes:
+        return None
+    limit = f"{round(policy.max_attachment_bytes / 1048576, 1):g}"
+    return Reason("request_too_large", {"size_mb": round(total / 1048576, 1), "limit_mb": limit})
 
 
 def letter_values(reference: str, title: str, body: str, due: date) -> dict[str, Any]:
