@@ -60,7 +60,9 @@ def circular_send(
         who = f"cli:{getpass.getuser()}"
         with application.store.session() as session:
             tx = application.tx(session)
-            refusal = too_large([p.stat().st_size for p in attach or []], policy)  # before a byte is read
+            refusal = too_large(
+                [p.stat().st_size for p in attach or []], policy.max_attachment_bytes
+            )  # before a byte is read
             files = () if refusal else tuple(File(p.name, p.read_bytes()) for p in attach or [])
             text = decode_text(body.read_bytes(), "utf-8")[0].replace("\r\n", "\n")
             request = Request(subject, text, to, who, "cli", units=codes, files=files)

@@ -22,7 +22,8 @@ from mailflow.reasons import Reason
 from mailflow.store import InfoRequest
 from mailflow.workflows.circular import File
 from mailflow.workflows.requests import Ask, Created, audit, create
-from mailflow.workflows.requests.sending import too_large
+from mailflow.workflows.circular.sending import too_large
+from mailflow.workflows.requests.sending import REQUEST_TOO_LARGE
 from mailflow.workflows.requests.reading import read_audience, read_due
 from mailflow.workflows.requests.standing import answers, counts
 
@@ -62,7 +63,8 @@ def requests_create(
             problems = tuple(p for p in (unreadable, no_audience) if p is not None)
             outcome: Created | tuple[Reason, ...] = problems
             if day is not None and not problems:
-                refusal = too_large([p.stat().st_size for p in attach or []], policy)  # before a byte is read
+                sizes = [p.stat().st_size for p in attach or []]  # before a byte is read
+                refusal = too_large(sizes, policy.max_attachment_bytes, REQUEST_TOO_LARGE)
                 files = () if refusal else tuple(File(p.name, p.read_bytes()) for p in attach or [])
                 ask = Ask(title, text, day, units, who, "cli", files=files)
                 outcome = (refusal,) if refusal else create(ask, tx, policy)

@@ -34,10 +34,6 @@ class CircularPolicy:
     proof: str = "either"  # security.commands: what proves a mail comes from the secretariat
     digest_days: int = 7  # the digest reports the delivery of circulars this recent
 
-    @property
-    def limit_mb(self) -> float:
-        return round(self.max_attachment_bytes / MB, 1)
-
 
 @dataclass(frozen=True)
 class File:
@@ -64,12 +60,13 @@ class Queued:
     files: tuple[File, ...] = field(default=(), repr=False)
 
 
-def too_large(sizes: Sequence[int], policy: CircularPolicy) -> Reason | None:
-    """The refusal of files that total over the limit (the CLI asks before it reads them)."""
+def too_large(sizes: Sequence[int], limit: int, code: str = "circular_too_large") -> Reason | None:
+    """The refusal (`code`) of files that total over `limit` bytes (the CLI asks before it reads them);
+    a circular's, and a request's form, which is held to the same limit."""
     total = sum(sizes)
-    if total <= policy.max_attachment_bytes:
+    if total <= limit:
         return None
-    return Reason("circular_too_large", {"size_mb": round(total / MB, 1), "limit_mb": f"{policy.limit_mb:g}"})
+    return Reason(code, {"size_mb": round(total / MB, 1), "limit_mb": f"{round(limit / MB, 1):g}"})
 
 
 def send(request: Request, tx: Tx, policy: CircularPolicy) -> Queued | tuple[Reason, ...]:
@@ -77,7 +74,7 @@ def send(request: Request, tx: Tx, policy: CircularPolicy) -> Queued | tuple[Rea
     problems = [
         *([Reason("circular_no_subject")] if not request.subject.strip() else []),
         *([Reason("circular_no_body")] if not request.body.strip() else []),
-        *filter(None, [too_large([len(f.data) for f in request.files], policy)]),
+        *filter(None, [too_large([len(f.data) for f in request.files], policy.max_attachment_bytes)]),
     ]
     if problems:
         return tuple(problems)

@@ -24,13 +24,14 @@ from mailflow.reasons import Reason
 from mailflow.store import InfoRequest, RequestRecipient
 from mailflow.workflows.circular.reading import LIAISONS, letter_lines
 from mailflow.workflows.circular.recipients import Skipped, gather
-from mailflow.workflows.circular.sending import File
+from mailflow.workflows.circular.sending import File, too_large
 from mailflow.workflows.contract import Words
 from mailflow.workflows.requests.calendar import WorkCalendar
 from mailflow.workflows.tx import Tx
 
 PREFIX = "ZJ"  # 征集
 LETTER, REMINDER, REPORT, ACK = "request_letter", "request_reminder", "request_report", "ack_request_response"
+REQUEST_TOO_LARGE = "request_too_large"  # the refusal of a form over the limit
 _KEY_LENGTH = 200  # outbox.dedupe_key
 _REQUESTS = InfoRequest.__table__  # type: ignore[attr-defined]
 _RECIPIENTS = RequestRecipient.__table__  # type: ignore[attr-defined]
@@ -83,7 +84,7 @@ def create(ask: Ask, tx: Tx, policy: RequestPolicy) -> Created | tuple[Reason, .
             if ask.due <= today
             else []
         ),
-        *filter(None, [too_large([len(f.data) for f in ask.files], policy)]),
+        *filter(None, [too_large([len(f.data) for f in ask.files], policy.max_attachment_bytes, REQUEST_TOO_LARGE)]),
     ]
     if problems:
         return tuple(problems)
@@ -116,15 +117,6 @@ def create(ask: Ask, tx: Tx, policy: RequestPolicy) -> Created | tuple[Reason, .
     row = tx.get(InfoRequest, request_id)
     assert row is not None
     return Created(row, audience.skipped)
-
-
-def too_large(sizes: list[int], policy: RequestPolicy) -> Reason | None:
-    """The refusal of files that total over the limit (the CLI asks before it reads them)."""
-    total = sum(sizes)
-    if total <= policy.max_attachment_bytes:
-        return None
-    limit = f"{round(policy.max_attachment_bytes / 1048576, 1):g}"
-    return Reason("request_too_large", {"size_mb": round(total / 1048576, 1), "limit_mb": limit})
 
 
 def letter_values(reference: str, title: str, body: str, due: date) -> dict[str, Any]:
