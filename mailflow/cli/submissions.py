@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -33,7 +34,8 @@ def submissions_list(
     store = _open_store(settings)
     try:
         with store.session() as session:
-            items = [_item(session, row, settings.chamber.zone) for row in rows]
+            names = _Names.read(session)
+            items = [_item(names, row, settings.chamber.zone) for row in rows]
     finally:
         store.close()
     if as_json:
@@ -68,7 +70,7 @@ def submissions_show(
             if row is None:
                 err.print(f"no submission {reference}", markup=False, highlight=False)
                 raise typer.Exit(1)
-            item = _item(session, row, zone)
+            item = _item(_Names.read(session), row, zone)
             item["text"] = row.text
             item["versions"] = [
                 {"version": v.version, "at": _when(v.created_at, zone), "inbound_id": v.inbound_id, "title": v.title,
@@ -95,19 +97,33 @@ def submissions_show(
     _print_one(item, settings.chamber.locale)
 
 
-def _item(session: Session, row: Submission, zone: ZoneInfo) -> dict[str, Any]:
-    unit = session.get(Unit, row.unit_id) if row.unit_id is not None else None
-    liaison = session.get(Liaison, row.liaison_id) if row.liaison_id is not None else None
-    request = session.get(InfoRequest, row.request_id) if row.request_id is not None else None
+@dataclass(frozen=True)
+class _Names:
+    """Units', liaisons' and requests' names by id, read once for a whole listing."""
+
+    units: dict[int | None, str]
+    liaisons: dict[int | None, str]
+    requests: dict[int | None, str]
+
+    @classmethod
+    def read(cls, session: Session) -> _Names:
+        return cls(
+            dict(session.exec(select(Unit.id, Unit.name)).all()),
+            dict(session.exec(select(Liaison.id, Liaison.name)).all()),
+            dict(session.exec(select(InfoRequest.id, InfoRequest.reference)).all()),
+        )
+
+
+def _item(names: _Names, row: Submission, zone: ZoneInfo) -> dict[str, Any]:
     return {
-        "reference": row.reference, "state": row.state, "unit": unit.name if unit else None,
-        "liaison": liaison.name if liaison else None, "by_liaison": row.liaison_id is not None,
+        "reference": row.reference, "state": row.state, "unit": names.units.get(row.unit_id),
+        "liaison": names.liaisons.get(row.liaison_id), "by_liaison": row.liaison_id is not None,
         "category": row.category, "title": row.title, "version": row.version, "photos": row.photo_count,
         "received_at": _when(row.created_at, zone), "updated_at": _when(row.updated_at, zone),
         "event_date": row.event_date.isoformat() if row.event_date else None, "late_days": row.late_days,
         "urgent": row.urgent, "review": row.review, "outlets": row.outlets,
         "decided_at": _when(row.decided_at, zone), "decided_by": row.decided_by, "decision_note": row.decision_note,
-        "request": request.reference if request else None,
+        "request": names.requests.get(row.request_id),
     }  # fmt: skip
 
 
